@@ -1,0 +1,110 @@
+"""MLflow set-up shared by every stage: one experiment, lineage tags on every run.
+
+Every stage run carries the tags ``stage``, ``git_commit``, ``params_hash``, ``data_hash`` and
+``run_group`` so a run can be traced back to ``git checkout <sha> && dvc repro`` and all runs of one
+``dvc repro`` can be filtered together in the UI (``tags.run_group = '...'``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from babelfuse import paths
+from babelfuse.params import params_hash
+
+EXPERIMENT = "babelfuse"
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` when set, else SQLite at ``<project>/mlflow.db``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{paths.project_root() / paths.MLFLOW_DB}"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=paths.project_root()
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def file_digest(files: Iterable[Path | str]) -> str:
+    """sha256 (16 hex) over the bytes of the given files (folders: every file inside, sorted)."""
+    digest = hashlib.sha256()
+    for item in files:
+        item = Path(item)
+        members = sorted(p for p in item.rglob("*") if p.is_file()) if item.is_dir() else [item]
+        for member in members:
+            if not member.exists():
+                continue
+            digest.update(str(member.name).encode())
+            with open(member, "rb") as fh:
+                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def run_group() -> str:
+    """Shared by all stage runs of one ``dvc repro``: ``BABELFUSE_RUN_GROUP`` (``make run`` sets it)
+    or else a hash of the commit and params.yaml, which every stage of one repro sees alike."""
+    env = os.environ.get("BABELFUSE_RUN_GROUP")
+    if env:
+        return env
+    params_file = paths.project_root() / paths.PARAMS
+    blob = git_commit().encode() + (params_file.read_bytes() if params_file.exists() else b"")
+    return "cfg-" + hashlib.sha256(blob).hexdigest()[:12]
+
+
+def configure() -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment(os.environ.get("BABELFUSE_EXPERIMENT", EXPERIMENT))
+
+
+def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` for ``mlflow.log_params``."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+@contextlib.contextmanager
+def stage_run(
+    stage: str,
+    params: dict[str, Any],
+    inputs: Iterable[Path | str] = (),
+    run_name: str | None = None,
+    nested: bool = False,
+    extra_tags: dict[str, str] | None = None,
+) -> Iterator[Any]:
+    """Start an MLflow run for a stage with params logged and lineage tags set."""
+    import mlflow
+
+    configure()
+    tags = {
+        "stage": stage,
+        "git_commit": git_commit(),
+        "params_hash": params_hash(params),
+        "data_hash": file_digest(inputs),
+        "run_group": run_group(),
+        **(extra_tags or {}),
+    }
+    with mlflow.start_run(run_name=run_name or stage, nested=nested, tags=tags) as run:
+        flat = {k: str(v)[:500] for k, v in flatten(params).items()}
+        if flat:
+            mlflow.log_params(flat)
+        yield run

@@ -54,3 +54,9 @@ def project(tmp_path, mlflow_uri, monkeypatch) -> Path:
     monkeypatch.chdir(dest)
     monkeypatch.setenv("BABELFUSE_ROOT", str(dest))
     return dest
+
+
+@pytest.fixture(scope="session")
+def make_project():
+    """``copy_project`` for module-scoped fixtures (which cannot use tmp_path/monkeypatch)."""
+    return copy_project

@@ -1,0 +1,308 @@
+"""Audio encoders: ``prosody`` (pitch, loudness, rate and spectral statistics; offline, fast) and
+``hf:<model>`` (wav2vec2 / HuBERT / Whisper encoder through torch, mean-pooled).
+
+Every encoder takes a list of float32 mono arrays at ``sample_rate`` (as :func:`media.decode_audio`
+returns) and gives float32 (n, dim), one row per clip, independent of how clips are batched.
+"""
+
+from __future__ import annotations
+
+import logging
+from math import gcd
+from typing import Any
+
+import numpy as np
+
+from babelfuse.errors import BabelfuseError
+from babelfuse.features.base import Encoder
+
+log = logging.getLogger("babelfuse.features.audio")
+
+F0_MIN, F0_MAX = 60.0, 400.0  # speech range (Hz)
+F0_RATE = 8000  # pitch is tracked on an 8 kHz copy: 4x cheaper, nothing lost below 400 Hz
+PERIODIC = 0.5  # normalised autocorrelation at the pitch period above which a frame counts as voiced
+EPS = 1e-10
+
+
+class ProsodyAudioEncoder(Encoder):
+    """Statistics of log-mel, MFCC (+ deltas), F0 (librosa.yin), RMS energy, voicing and speaking rate.
+
+    Log-mel is referenced to full scale (not to the clip's maximum) so that loudness stays visible.
+    Frames: 10 ms hop for spectra and energy, 20 ms for pitch (aligned to every second energy frame).
+    """
+
+    modality = "audio"
+    id = "prosody"
+    version = "1"
+
+    def __init__(self, sample_rate: int = 16000, n_mels: int = 40, n_mfcc: int = 20, **_: Any) -> None:
+        import librosa
+
+        self.sample_rate = int(sample_rate)
+        self.n_mels, self.n_mfcc = int(n_mels), int(n_mfcc)
+        if self.sample_rate < F0_RATE or self.n_mfcc > self.n_mels:
+            raise BabelfuseError(
+                f"features.audio: sample_rate={sample_rate} must be >= 8000 and n_mfcc={n_mfcc} <= n_mels={n_mels}"
+            )
+        sr = self.sample_rate
+        self.hop = sr // 100
+        self.n_fft = 1 << int(np.ceil(np.log2(0.025 * sr)))
+        self.mel_basis = librosa.filters.mel(sr=sr, n_fft=self.n_fft, n_mels=self.n_mels, fmin=50.0)
+        self.freqs = librosa.fft_frequencies(sr=sr, n_fft=self.n_fft)
+        centres = librosa.mel_frequencies(n_mels=self.n_mels + 2, fmin=50.0, fmax=sr / 2)[1:-1]
+        self.speech_bands = (centres >= 300) & (centres <= 3000)  # where syllable nuclei carry energy
+        self.window = np.hanning(self.n_fft + 1)[:-1].astype(np.float32)
+        self.f0_frame = 512
+        self.version = f"1;sr={self.sample_rate};mels={self.n_mels};mfcc={self.n_mfcc}"
+        self.names = self._names()
+        self.dim = len(self.names)
+
+    def encode(self, batch: list[np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(batch), self.dim), dtype=np.float32)
+        for i, clip in enumerate(batch):
+            out[i] = self.features(np.asarray(clip, dtype=np.float32).reshape(-1))
+        return out
+
+    def _names(self) -> list[str]:
+        rate = ["nuclei_per_active_s", "nuclei_per_span_s", "nuclei_per_s", "onsets_per_s"]
+        scalars = [
+            *["duration_s", "active_s", "active_ratio", "voiced_ratio"],
+            *[
+                f"f0_{s}"
+                for s in ["median", "mean", "std", "p10", "p90", "range", "slope", "jitter", "median_hz"]
+            ],
+            *[f"rms_db_{s}" for s in ["mean", "std", "p10", "p50", "p90", "max", "voiced_mean", "clip"]],
+            *rate,
+            *["mod_peak_hz", "mod_centroid_hz", "pause_ratio"],
+            *[f"spec_{s}" for s in ["centroid_mean", "centroid_std", "flatness_mean", "zcr_mean"]],
+        ]
+        bands = [f"logmel{i}_{s}" for s in ("mean", "std") for i in range(self.n_mels)]
+        ceps = [
+            f"mfcc{i}_{s}" for s in ("mean", "std", "delta_std", "delta2_std") for i in range(self.n_mfcc)
+        ]
+        return scalars + bands + ceps
+
+    def features(self, y: np.ndarray) -> np.ndarray:
+        """The feature vector of one clip (names in ``self.names``)."""
+        import librosa
+        from scipy.fft import rfft
+        from scipy.ndimage import uniform_filter1d
+        from scipy.signal import find_peaks, resample_poly
+
+        sr, hop = self.sample_rate, self.hop
+        duration = len(y) / sr
+        if len(y) < self.n_fft:
+            y = np.pad(y, (0, self.n_fft - len(y)))
+        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+        frames = librosa.util.frame(np.pad(y, self.n_fft // 2), frame_length=self.n_fft, hop_length=hop).T
+        power = np.abs(rfft(frames * self.window, axis=1)).T ** 2  # (freq, time)
+        rms_db = 10 * np.log10(np.mean(frames**2, axis=1) + EPS)
+        mel = self.mel_basis @ power
+        logmel = 10 * np.log10(mel + EPS)
+        n = logmel.shape[1]
+
+        # Speech activity: clearly above the clip's own noise floor, within 35 dB of its loudest frame.
+        active = rms_db > max(np.percentile(rms_db, 10) + 6.0, rms_db.max() - 35.0, -80.0)
+        active_ratio = float(active.mean())
+        if not active.any():  # silence or stationary noise: describe all frames
+            active = np.ones(n, bool)
+
+        # Pitch: yin on an 8 kHz copy, 20 ms hop; voicing = periodicity at the found period + activity.
+        g = gcd(sr, F0_RATE)
+        y8 = resample_poly(y, F0_RATE // g, sr // g).astype(np.float32) if sr != F0_RATE else y
+        f0 = librosa.yin(y8, fmin=F0_MIN, fmax=F0_MAX, sr=F0_RATE, frame_length=self.f0_frame, hop_length=160)
+        periodicity = _periodicity(y8, f0, F0_RATE, self.f0_frame, 160)
+        active_f0 = active[::2][: len(f0)]
+        f0 = f0[: len(active_f0)]
+        voiced = (periodicity[: len(f0)] > PERIODIC) & active_f0
+        semitones = 12 * np.log2(f0[voiced] / 100.0)
+        f0_stats = _f0_stats(semitones, f0[voiced])
+
+        rms_active = rms_db[active]
+        voiced_10ms = np.zeros(n, bool)
+        voiced_10ms[: 2 * len(voiced)] = np.repeat(voiced, 2)[:n]
+        rms_stats = [
+            rms_active.mean(),
+            rms_active.std(),
+            *np.percentile(rms_active, [10, 50, 90]),
+            rms_db.max(),
+            rms_db[voiced_10ms].mean() if voiced_10ms.any() else rms_active.mean(),
+            10 * np.log10(np.mean(y**2) + EPS),
+        ]
+
+        # Rate: syllable nuclei = prominent peaks of the smoothed speech-band envelope, >= 100 ms apart.
+        envelope = 10 * np.log10(mel[self.speech_bands].sum(axis=0) + EPS)
+        envelope = uniform_filter1d(envelope, 5, mode="nearest")
+        peaks, _ = find_peaks(envelope, prominence=3.0, distance=10)
+        peaks = peaks[active[peaks]]
+        near_voiced = np.convolve(voiced_10ms.astype(float), np.ones(7), mode="same") > 0
+        nuclei = int(near_voiced[peaks].sum())
+        active_s = active.sum() * hop / sr
+        onset_env = librosa.onset.onset_strength(S=logmel, sr=sr, hop_length=hop)
+        onsets = librosa.onset.onset_detect(onset_envelope=onset_env, sr=sr, hop_length=hop)
+        onsets = onsets[active[np.minimum(onsets, n - 1)]]
+        first, last = np.flatnonzero(active)[[0, -1]]
+        span_s = (last - first + 1) * hop / sr
+        mod_peak, mod_centroid = _modulation(envelope, active, sr / hop)
+        rate_stats = [
+            nuclei / max(active_s, 0.1),
+            nuclei / max(span_s, 0.1),
+            nuclei / max(duration, 0.1),
+            len(onsets) / max(duration, 0.1),
+            mod_peak,
+            mod_centroid,
+            _pause_ratio(active),
+        ]
+
+        spectral = _spectral_stats(power[:, active], frames[active], self.freqs)
+        cepstral = _cepstral_stats(logmel[:, active], self.n_mfcc)
+        scalars = [duration, active_s, active_ratio, voiced.sum() / max(active_f0.sum(), 1), *f0_stats]
+        vec = np.concatenate([scalars, rms_stats, rate_stats, spectral, cepstral])
+        return np.nan_to_num(vec, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def _spectral_stats(power: np.ndarray, frames: np.ndarray, freqs: np.ndarray) -> list[float]:
+    """Centroid mean/std (kHz), flatness and zero-crossing rate of the active frames."""
+    centroid = (freqs[:, None] * power).sum(axis=0) / (power.sum(axis=0) + EPS)
+    flatness = np.exp(np.mean(np.log(power + EPS), axis=0)) / (power.mean(axis=0) + EPS)
+    zcr = np.mean(np.abs(np.diff(np.signbit(frames), axis=1)), axis=1)
+    return [centroid.mean() / 1000, centroid.std() / 1000, flatness.mean(), zcr.mean()]
+
+
+def _cepstral_stats(logmel: np.ndarray, n_mfcc: int) -> np.ndarray:
+    """Log-mel mean/std per band, MFCC mean/std and the spread of their first and second deltas."""
+    from scipy.fft import dct
+
+    mfcc = dct(logmel, type=2, norm="ortho", axis=0)[:n_mfcc]
+    d1 = np.gradient(mfcc, axis=1) if mfcc.shape[1] > 1 else np.zeros_like(mfcc)
+    d2 = np.gradient(d1, axis=1) if mfcc.shape[1] > 1 else np.zeros_like(mfcc)
+    parts = [logmel.mean(axis=1), logmel.std(axis=1), mfcc.mean(axis=1), mfcc.std(axis=1)]
+    return np.concatenate([*parts, d1.std(axis=1), d2.std(axis=1)])
+
+
+def _periodicity(y: np.ndarray, f0: np.ndarray, sr: int, frame_length: int, hop: int) -> np.ndarray:
+    """Normalised autocorrelation of each (centred) yin frame at the lag of its F0: ~1 voiced, ~0 noise."""
+    import librosa
+
+    frames = librosa.util.frame(np.pad(y, frame_length // 2), frame_length=frame_length, hop_length=hop).T
+    frames = frames[: len(f0)]
+    width = frame_length // 2
+    lag = np.clip(np.round(sr / f0).astype(np.int64), 1, frame_length - width)
+    head = frames[:, :width]
+    idx = lag[:, None] + np.arange(width)[None, :]
+    tail = np.take_along_axis(frames, idx, axis=1)
+    num = (head * tail).sum(axis=1)
+    den = np.sqrt((head**2).sum(axis=1) * (tail**2).sum(axis=1)) + EPS
+    return num / den
+
+
+def _f0_stats(semitones: np.ndarray, hz: np.ndarray) -> list[float]:
+    """median mean std p10 p90 range (semitones re 100 Hz), slope (st/s), jitter (st/frame), median Hz."""
+    if len(semitones) < 2:
+        return [0.0] * 9
+    p10, p50, p90 = np.percentile(semitones, [10, 50, 90])
+    t = np.arange(len(semitones)) * 0.02
+    slope = float(np.polyfit(t, semitones, 1)[0])
+    jitter = float(np.median(np.abs(np.diff(semitones))))
+    return [p50, semitones.mean(), semitones.std(), p10, p90, p90 - p10, slope, jitter, float(np.median(hz))]
+
+
+def _modulation(envelope: np.ndarray, active: np.ndarray, frame_rate: float) -> tuple[float, float]:
+    """Peak and centroid (Hz) of the envelope's modulation spectrum in 1-12 Hz: a threshold-free rate."""
+    if active.sum() < 16:
+        return 0.0, 0.0
+    first, last = np.flatnonzero(active)[[0, -1]]
+    segment = envelope[first : last + 1] - envelope[first : last + 1].mean()
+    if segment.std() < 1e-3:
+        return 0.0, 0.0
+    n = max(256, 1 << int(np.ceil(np.log2(len(segment)))))
+    spectrum = np.abs(np.fft.rfft(segment * np.hanning(len(segment)), n=n))
+    freqs = np.fft.rfftfreq(n, d=1.0 / frame_rate)
+    band = (freqs >= 1.0) & (freqs <= 12.0)
+    power = spectrum[band] ** 2
+    if power.sum() <= 0:
+        return 0.0, 0.0
+    return float(freqs[band][np.argmax(power)]), float((freqs[band] * power).sum() / power.sum())
+
+
+def _pause_ratio(active: np.ndarray) -> float:
+    """Share of inactive frames between the first and the last active frame (pauses inside speech)."""
+    idx = np.flatnonzero(active)
+    if len(idx) < 2:
+        return 0.0
+    inside = active[idx[0] : idx[-1] + 1]
+    return float(1.0 - inside.mean())
+
+
+class HFAudioEncoder(Encoder):
+    """A Hugging Face speech model, mean-pooled over the clip's own frames; local files only.
+
+    wav2vec2 / HuBERT / WavLM (raw ``input_values``) run one clip at a time, so padding never leaks
+    into a clip's features. Whisper (``input_features``, always padded to 30 s) runs the encoder only,
+    batched, and pools just the frames that cover the clip.
+    """
+
+    modality = "audio"
+
+    def __init__(self, model: str, sample_rate: int = 16000, **_: Any) -> None:
+        from transformers import AutoFeatureExtractor, AutoModel
+
+        from babelfuse.features.image import load_pretrained
+
+        self.sample_rate = int(sample_rate)
+        self.extractor = load_pretrained(AutoFeatureExtractor, model, "audio")
+        loaded = load_pretrained(AutoModel, model, "audio").eval()
+        self.spectrogram = self.extractor.model_input_names[0] == "input_features"
+        self.model = loaded.get_encoder() if self.spectrogram and hasattr(loaded, "get_encoder") else loaded
+        self.model_rate = int(getattr(self.extractor, "sampling_rate", self.sample_rate))
+        self.id = f"hf:{model}"
+        self.version = f"{type(loaded).__name__};{getattr(loaded.config, '_commit_hash', None) or 'local'}"
+        self.dim = int(self.encode([np.zeros(self.sample_rate // 2, np.float32)]).shape[1])
+        log.info(
+            "features.audio.encoder=hf:%s dim=%d input=%s",
+            model,
+            self.dim,
+            self.extractor.model_input_names[0],
+        )
+
+    def encode(self, batch: list[np.ndarray]) -> np.ndarray:
+        if not batch:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        clips = [self._prepare(np.asarray(clip, dtype=np.float32).reshape(-1)) for clip in batch]
+        return self._encode_spectrogram(clips) if self.spectrogram else self._encode_waveform(clips)
+
+    def _prepare(self, clip: np.ndarray) -> np.ndarray:
+        from scipy.signal import resample_poly
+
+        if self.model_rate != self.sample_rate:
+            g = gcd(self.model_rate, self.sample_rate)
+            clip = resample_poly(clip, self.model_rate // g, self.sample_rate // g).astype(np.float32)
+        minimum = self.model_rate // 40  # 25 ms: the smallest input a wav2vec2 conv stack accepts
+        return np.pad(clip, (0, max(0, minimum - len(clip))))
+
+    def _encode_waveform(self, clips: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        rows = []
+        with torch.no_grad():
+            for clip in clips:
+                inputs = self.extractor(clip, sampling_rate=self.model_rate, return_tensors="pt")
+                hidden = self.model(input_values=inputs["input_values"]).last_hidden_state
+                rows.append(hidden.mean(dim=1)[0].float().numpy())
+        return np.stack(rows).astype(np.float32)
+
+    def _encode_spectrogram(self, clips: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        inputs = self.extractor(
+            clips, sampling_rate=self.model_rate, return_tensors="pt", return_attention_mask=True
+        )
+        features = inputs["input_features"]
+        with torch.no_grad():
+            hidden = self.model(input_features=features).last_hidden_state  # (n, frames_out, d)
+        valid_in = inputs["attention_mask"].sum(dim=1).float()
+        ratio = features.shape[-1] / hidden.shape[1]
+        valid_out = torch.clamp(torch.ceil(valid_in / ratio), min=1, max=hidden.shape[1]).long()
+        mask = (torch.arange(hidden.shape[1])[None, :] < valid_out[:, None]).float()
+        pooled = (hidden * mask[:, :, None]).sum(dim=1) / mask.sum(dim=1, keepdim=True)
+        return pooled.float().numpy().astype(np.float32)

@@ -1,0 +1,181 @@
+"""Audio encoders: prosody features respond to pitch, loudness and rate the way the dataset needs;
+Hugging Face speech models (wav2vec2, Whisper) saved tiny and random in tmp_path. Nothing is downloaded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from babelfuse.errors import BabelfuseError
+from babelfuse.features.registry import get_encoder
+
+SR = 16_000
+
+
+def speech_like(f0=120.0, rate=4.0, amp=0.3, seconds=3.0, sr=SR, noise_db=-30.0, seed=0) -> np.ndarray:
+    """A harmonic source with a gently moving pitch, cut into `rate` syllables per second, plus white noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.08 * np.sin(2 * np.pi * 0.7 * t))) / sr
+    source = sum(np.sin(k * phase) / k for k in range(1, 8))
+    syllables = np.clip(np.sin(2 * np.pi * rate * t), 0, None) ** 2
+    inside = (t > 0.2) & (t < seconds - 0.2)
+    noise = 10 ** (noise_db / 20) * rng.standard_normal(len(t))
+    return (amp * source * syllables * inside + noise).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def prosody():
+    return get_encoder(
+        "audio", "prosody", {"encoder": "prosody", "sample_rate": SR, "n_mels": 40, "n_mfcc": 20}
+    )
+
+
+def _features(encoder, clips) -> list[dict[str, float]]:
+    return [dict(zip(encoder.names, row, strict=True)) for row in encoder.encode(clips)]
+
+
+def test_prosody_dim_names_determinism_and_batch_independence(prosody):
+    assert prosody.dim == len(prosody.names) == len(set(prosody.names))
+    clips = [speech_like(seed=1), speech_like(f0=180, seconds=1.3, seed=2), speech_like(rate=6, seed=3)]
+    features = prosody.encode(clips)
+    assert features.shape == (3, prosody.dim) and features.dtype == np.float32
+    assert np.isfinite(features).all()
+    np.testing.assert_array_equal(features, prosody.encode(clips))
+    np.testing.assert_array_equal(features[1:2], prosody.encode(clips[1:2]))
+    smaller = get_encoder("audio", "prosody", {"n_mels": 32, "n_mfcc": 13})
+    assert smaller.dim == prosody.dim - 2 * (40 - 32) - 4 * (20 - 13)
+
+
+def test_higher_pitch_gives_higher_f0_features(prosody):
+    low, high = _features(prosody, [speech_like(f0=90.0), speech_like(f0=220.0)])
+    assert low["f0_median_hz"] == pytest.approx(90.0, rel=0.06)
+    assert high["f0_median_hz"] == pytest.approx(220.0, rel=0.06)
+    assert high["f0_median"] - low["f0_median"] == pytest.approx(12 * np.log2(220 / 90), abs=1.0)
+    assert high["f0_p10"] > low["f0_p90"]
+    assert low["voiced_ratio"] > 0.8 and high["voiced_ratio"] > 0.8
+
+
+def test_louder_gives_higher_rms_features(prosody):
+    quiet, loud = _features(prosody, [speech_like(amp=0.1), speech_like(amp=0.4)])
+    gain_db = 20 * np.log10(4)
+    assert loud["rms_db_max"] - quiet["rms_db_max"] == pytest.approx(gain_db, abs=1.0)
+    assert loud["rms_db_p90"] - quiet["rms_db_p90"] == pytest.approx(gain_db, abs=1.5)
+    assert loud["rms_db_clip"] > quiet["rms_db_clip"] + 6
+    assert loud["f0_median_hz"] == pytest.approx(quiet["f0_median_hz"], rel=0.06)  # contour spans +-8 %
+
+
+def test_faster_speech_gives_higher_rate_features(prosody):
+    slow, fast = _features(prosody, [speech_like(rate=2.5), speech_like(rate=6.0)])
+    assert slow["nuclei_per_span_s"] == pytest.approx(2.5, rel=0.3)
+    assert fast["nuclei_per_span_s"] == pytest.approx(6.0, rel=0.3)
+    assert fast["mod_peak_hz"] > slow["mod_peak_hz"] + 2
+    assert fast["f0_median_hz"] == pytest.approx(slow["f0_median_hz"], rel=0.05)  # rate is not pitch
+
+
+def test_noise_silence_and_tiny_clips_are_finite_and_unvoiced(prosody):
+    rng = np.random.default_rng(0)
+    noise = (0.05 * rng.standard_normal(SR)).astype(np.float32)
+    silence = np.zeros(SR, np.float32)
+    tiny = speech_like(seconds=0.03)
+    rows = _features(prosody, [noise, silence, tiny])
+    assert all(np.isfinite(list(row.values())).all() for row in rows)
+    assert rows[0]["voiced_ratio"] == 0 and rows[1]["voiced_ratio"] == 0
+    assert rows[1]["rms_db_max"] < -80
+    assert rows[2]["duration_s"] == pytest.approx(0.03)
+
+
+def test_prosody_works_at_other_sample_rates_and_rejects_bad_params():
+    encoder = get_encoder("audio", "prosody", {"sample_rate": 22_050})
+    (row,) = _features(encoder, [speech_like(f0=150.0, sr=22_050)])
+    assert row["f0_median_hz"] == pytest.approx(150.0, rel=0.06)
+    with pytest.raises(BabelfuseError, match="sample_rate"):
+        get_encoder("audio", "prosody", {"sample_rate": 4000})
+
+
+@pytest.fixture(scope="module")
+def tiny_wav2vec2(tmp_path_factory):
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-wav2vec2")
+    config = Wav2Vec2Config(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        conv_dim=(16, 16, 16),
+        conv_stride=(5, 4, 4),
+        conv_kernel=(10, 8, 8),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
+    Wav2Vec2Model(config).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(
+        sampling_rate=SR, do_normalize=True, return_attention_mask=False
+    ).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_whisper(tmp_path_factory):
+    import torch
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-whisper")
+    config = WhisperConfig(
+        vocab_size=64,
+        num_mel_bins=80,
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_source_positions=100,  # 2 s windows (200 mel frames) instead of 30 s
+        max_target_positions=16,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=1,
+        suppress_tokens=[],
+        begin_suppress_tokens=[],
+    )
+    WhisperModel(config).save_pretrained(folder)
+    WhisperFeatureExtractor(feature_size=80, sampling_rate=SR, chunk_length=2).save_pretrained(folder)
+    return folder
+
+
+def test_hf_wav2vec2_mean_pools_each_clip_on_its_own(tiny_wav2vec2):
+    encoder = get_encoder("audio", f"hf:{tiny_wav2vec2}", {"sample_rate": SR, "n_mels": 40})
+    assert encoder.dim == 16
+    clips = [
+        speech_like(seconds=0.5, seed=1),
+        speech_like(f0=200, seconds=0.8, seed=2),
+        np.zeros(100, np.float32),
+    ]
+    features = encoder.encode(clips)
+    assert features.shape == (3, 16) and features.dtype == np.float32 and np.isfinite(features).all()
+    np.testing.assert_allclose(features[:1], encoder.encode(clips[:1]), atol=1e-5)  # no padding leaks in
+    assert not np.allclose(features[0], features[1])
+
+
+def test_hf_wav2vec2_resamples_when_the_model_rate_differs(tiny_wav2vec2):
+    encoder = get_encoder("audio", f"hf:{tiny_wav2vec2}", {"sample_rate": 8000})
+    at_8k = encoder.encode([speech_like(seconds=0.5, sr=8000)])
+    assert at_8k.shape == (1, 16) and np.isfinite(at_8k).all()
+
+
+def test_hf_whisper_uses_the_encoder_and_pools_only_the_clip(tiny_whisper):
+    encoder = get_encoder("audio", f"hf:{tiny_whisper}", {"sample_rate": SR})
+    assert encoder.dim == 16
+    short, longer = speech_like(seconds=0.4, seed=1), speech_like(seconds=1.5, seed=2)
+    features = encoder.encode([short, longer])
+    assert features.shape == (2, 16) and np.isfinite(features).all()
+    np.testing.assert_allclose(features[:1], encoder.encode([short]), atol=1e-5)
+    # Pooling covers only the clip: appending silence to fill the window changes the features.
+    padded = np.concatenate([short, np.zeros(SR, np.float32)])
+    assert not np.allclose(encoder.encode([padded]), features[:1], atol=1e-4)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -23,7 +22,6 @@ def user_errors_exit(func: Callable[..., T]) -> Callable[..., T]:
         try:
             return func(*args, **kwargs)
         except BabelfuseError as err:
-            logging.getLogger("babelfuse").error("%s", err)
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
 

@@ -129,7 +129,9 @@ def synthesize(text: str, voice: str, prosody: Prosody, seed: int = 0) -> np.nda
     status = lib.espeak_Synth(data, len(data), 0, POS_CHARACTER, 0, CHARS_UTF8 | ENDPAUSE, None, None)
     lib.espeak_Synchronize()
     if status != 0:
-        raise BabelfuseError(f"eSpeak NG could not speak {text[:40]!r} with voice '{voice}' (status {status})")
+        raise BabelfuseError(
+            f"eSpeak NG could not speak {text[:40]!r} with voice '{voice}' (status {status})"
+        )
     chunks, eng.chunks = eng.chunks, []
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
 

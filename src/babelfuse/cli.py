@@ -1,0 +1,253 @@
+"""The ``babelfuse`` command: predict a post, promote a model, read the latest evaluation.
+
+The pipeline itself runs with ``make run`` / ``dvc repro``; this command is for using what it
+built. A mistake (missing file, unknown language, no such model) prints one red line and exits 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import webbrowser
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from babelfuse import paths
+from babelfuse.errors import BabelfuseError
+from babelfuse.labels import LABELS
+
+app = typer.Typer(
+    name="babelfuse",
+    help="Cross-lingual multimodal sentiment: predict posts, gate models into production, read the evaluation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+DEFAULT_MODEL_URI = "models:/babelfuse@champion"
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """BabelfuseError / MlflowException -> one red line on stderr, exit code 2, no traceback."""
+    try:
+        yield
+    except BabelfuseError as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    except Exception as err:  # MLflow's exceptions are user-facing here too (e.g. unknown alias)
+        if type(err).__name__ != "MlflowException":
+            raise
+        from babelfuse.serving.predict import first_line
+
+        typer.secho(f"error: {first_line(getattr(err, 'message', str(err)))}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+
+
+def _in_project(path: Path) -> Path:
+    """A relative default like ``metrics/eval.json`` found from anywhere inside the project."""
+    return path if path.is_absolute() or path.exists() else paths.project_root() / path
+
+
+def _register_params() -> dict[str, Any]:
+    from babelfuse.params import load_params
+
+    file = _in_project(paths.PARAMS)
+    return (load_params(file).get("register") or {}) if file.exists() else {}
+
+
+@app.command()
+def predict(
+    lang: Annotated[
+        str, typer.Option("--lang", "-l", help="Language code of the post, e.g. en, de, ja, ar.")
+    ],
+    text: Annotated[
+        str | None, typer.Option("--text", "-t", help="The post's sentence (omit for no text).")
+    ] = None,
+    image: Annotated[
+        Path | None, typer.Option("--image", "-i", help="Picture file (PNG, JPEG, ...).")
+    ] = None,
+    audio: Annotated[
+        Path | None, typer.Option("--audio", "-a", help="Voice clip (WAV, FLAC, OGG, MP3).")
+    ] = None,
+    model_uri: Annotated[
+        str,
+        typer.Option(
+            "--model-uri",
+            "-m",
+            help="Any MLflow model URI: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/...",
+        ),
+    ] = DEFAULT_MODEL_URI,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object instead of a table.")
+    ] = False,
+) -> None:
+    """Predict the sentiment of one post: a sentence, a picture and/or a voice clip.
+
+    Any modality may be left out (at least one is needed). Files are read here and sent to the
+    model as bytes, as a client of `mlflow models serve` would.
+
+    \b
+    Examples:
+      babelfuse predict --lang de --text "Das Essen war wunderbar!"
+      babelfuse predict -l ja -t "最悪でした。" -i face.png -a clip.wav --json
+      babelfuse predict -l en -t "fine" --model-uri models:/babelfuse@challenger
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with user_errors():
+        from babelfuse.serving.predict import load, predict_post, read_media
+
+        read_media(image, "image"), read_media(audio, "audio")  # fail on a bad path before the slow load
+        result = predict_post(load(model_uri), text, lang, image, audio)
+        result["model_uri"] = model_uri
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    typer.secho(f"{result['label']}", bold=True, nl=False)
+    typer.echo(f"   ({result['lang']}; from {', '.join(result['modalities'])}; model {model_uri})")
+    for label in LABELS:
+        p = result["probabilities"][label]
+        typer.echo(f"  {label:<9} {p:6.3f}  {'#' * round(p * 30)}")
+
+
+@app.command()
+def report(
+    metrics: Annotated[
+        Path, typer.Option("--metrics", help="The evaluate stage's metrics file.")
+    ] = paths.METRICS / "eval.json",
+    html: Annotated[
+        Path, typer.Option("--report", help="The HTML report to point to / open.")
+    ] = paths.EVAL_REPORT,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the HTML report in a web browser.")
+    ] = False,
+) -> None:
+    """Print the headline of the latest evaluation and where its full report is.
+
+    Shows test macro-F1 and accuracy, source vs target languages (the transfer gap), the worst
+    language and macro-F1 per language with its 95 % interval.
+
+    \b
+    Examples:
+      babelfuse report
+      babelfuse report --open
+    """
+    with user_errors():
+        metrics, html = _in_project(metrics), _in_project(html)
+        if not metrics.exists():
+            raise BabelfuseError(
+                f"{metrics} not found: run the pipeline first (make run, or dvc repro evaluate)"
+            )
+        try:
+            m = json.loads(metrics.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise BabelfuseError(f"{metrics} is not valid JSON: {err}") from None
+        for line in headline_lines(m):
+            typer.echo(line)
+        typer.echo(f"\nfull report: {html}" + ("" if html.exists() else "  (not found)"))
+        if open_browser:
+            if not html.exists():
+                raise BabelfuseError(f"{html} not found: run the evaluate stage")
+            if not webbrowser.open(html.resolve().as_uri()):
+                typer.echo(f"could not start a browser; open {html.resolve().as_uri()} yourself")
+
+
+def _num(value: Any, fmt: str = ".3f") -> str:
+    return "n/a" if value is None else format(float(value), fmt)
+
+
+def headline_lines(m: dict[str, Any]) -> list[str]:
+    """Human-readable lines for an ``eval.json``."""
+    lines = [
+        f"test macro-F1 {_num(m.get('test_macro_f1'))} "
+        f"[{_num(m.get('test_macro_f1_ci_low'))}, {_num(m.get('test_macro_f1_ci_high'))}]   "
+        f"accuracy {_num(m.get('test_accuracy'))}   (n={m.get('n_test', '?')})",
+        f"source ({m.get('source_langs', '?')}) macro-F1 {_num(m.get('source_macro_f1'))}   "
+        f"targets mean {_num(m.get('target_macro_f1'))}   transfer gap {_num(m.get('transfer_gap'), '+.3f')}   "
+        f"worst language {m.get('worst_language', '?')}",
+    ]
+    per = m.get("per_language") or {}
+    if per:
+        lines.append(f"\n  {'lang':<6}{'macro-F1':>9}  {'95% CI':<15}{'accuracy':>9}{'n':>6}")
+        for lang, d in per.items():
+            ci = f"[{_num(d.get('macro_f1_ci_low'))}, {_num(d.get('macro_f1_ci_high'))}]"
+            lines.append(
+                f"  {lang:<6}{_num(d.get('macro_f1')):>9}  {ci:<15}{_num(d.get('accuracy')):>9}{d.get('n', ''):>6}"
+            )
+    return lines
+
+
+@app.command()
+def promote(
+    model_name: Annotated[
+        str | None,
+        typer.Option("--model-name", help="Registered model (default: params.yaml register.model_name)."),
+    ] = None,
+    margin: Annotated[
+        float | None, typer.Option(help="Macro-F1 gain the challenger needs (default: register.margin).")
+    ] = None,
+    tolerance: Annotated[
+        float | None, typer.Option(help="Largest allowed per-language drop (default: register.tolerance).")
+    ] = None,
+    manifest: Annotated[
+        Path, typer.Option(help="Validated manifest whose test split is frozen the first time.")
+    ] = paths.VALIDATED_MANIFEST,
+    promotions: Annotated[Path, typer.Option(help="Decision log (one JSON line each).")] = paths.PROMOTIONS,
+) -> None:
+    """Gate the 'challenger' version against the 'champion' and promote it if it passes.
+
+    Both are scored through their own end-to-end models on the same frozen test set. The
+    challenger becomes champion only if macro-F1 improves by at least MARGIN and no language drops
+    by more than TOLERANCE; the first model becomes champion. The decision is tagged on the version
+    and appended to the decision log.
+
+    \b
+    Examples:
+      babelfuse promote
+      babelfuse promote --margin 0.01 --tolerance 0.03
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    with user_errors():
+        from mlflow.tracking import MlflowClient
+
+        from babelfuse import logs, tracking
+        from babelfuse.serving.promote import check_registered, run_gate
+
+        logs.setup()
+        params = _register_params()
+        name = model_name or str(params.get("model_name", "babelfuse"))
+        margin = float(params.get("margin", 0.0)) if margin is None else margin
+        tolerance = float(params.get("tolerance", 0.05)) if tolerance is None else tolerance
+        manifest_path = _in_project(manifest)
+        tracking.configure()
+        check_registered(MlflowClient(), name)  # before a run is started for nothing
+        gate_params = {"model_name": name, "margin": margin, "tolerance": tolerance}
+        inputs = [manifest_path] if manifest_path.exists() else []
+        with tracking.stage_run("promote", gate_params, inputs=inputs, run_name="promote"):
+            record = run_gate(
+                name,
+                margin,
+                tolerance,
+                manifest_path if manifest_path.exists() else None,
+                _in_project(promotions),
+            )
+    colour = typer.colors.GREEN if record["promote"] else typer.colors.YELLOW
+    typer.secho(f"{record['decision'].upper()}: {name} v{record['challenger_version']}", fg=colour, bold=True)
+    typer.echo(f"  {record['reason']}")
+    if record.get("challenger_macro_f1") is not None:
+        typer.echo(
+            f"  macro-F1 challenger {_num(record['challenger_macro_f1'], '.4f')}, champion "
+            f"{_num(record.get('champion_macro_f1'), '.4f')} (v{record.get('champion_version') or '-'}); "
+            f"champion is now v{record.get('new_champion_version')}"
+        )
+    typer.echo(f"  logged to {_in_project(promotions)}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,158 @@
+"""A real ``mlflow models serve`` process on 127.0.0.1 answering the end-to-end model over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from serving_helpers import World, b64
+
+pytestmark = pytest.mark.slow
+PROBS = ["prob_negative", "prob_neutral", "prob_positive"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(world: World, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("BABELFUSE_MEDIA_ROOT", None)
+    cmd = ["mlflow", "models", "serve", "-m", str(world.saved), "--env-manager", "local"]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [*cmd, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"mlflow models serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/ping", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server did not answer /ping in time:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def post(url: str, payload) -> tuple[int, str]:
+    body = json.dumps(payload).encode()
+    req = urllib.request.Request(
+        f"{url}/invocations", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def multilingual(world: World) -> pd.DataFrame:
+    """One post per language (en, de, ja, ar): text + base64 image + audio, one without audio."""
+    posts = world.posts.groupby("lang", sort=False).head(1).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "text": posts["text"],
+            "lang": posts["lang"],
+            "image": [b64(world.root / f"images/{sid}.png") for sid in posts["sample_id"]],
+            "audio": [
+                None if i == 2 else b64(world.root / f"audio/{sid}.wav")
+                for i, sid in enumerate(posts["sample_id"])
+            ],
+        }
+    )
+
+
+def test_served_model_answers_a_multilingual_request_like_the_loaded_model(server, world, predictor) -> None:
+    frame = multilingual(world)
+    assert frame["lang"].tolist() == ["en", "de", "ja", "ar"]
+    status, body = post(server, {"dataframe_split": frame.to_dict(orient="split", index=False)})
+    assert status == 200, body
+    rows = json.loads(body)["predictions"]
+    assert [r["label"] for r in rows] == predictor.predict(frame)["label"].tolist()
+    np.testing.assert_allclose(
+        [[r[p] for p in PROBS] for r in rows], predictor.predict(frame)[PROBS], atol=1e-5
+    )
+    assert all(r["error"] is None and abs(sum(r[p] for p in PROBS) - 1) < 1e-6 for r in rows)
+
+
+def test_a_malformed_request_is_a_400_with_a_clear_message_and_no_traceback(server) -> None:
+    status, body = post(server, {"dataframe_split": {"columns": ["text"], "data": [["Hallo"]]}})
+    assert status == 400
+    answer = json.loads(body)
+    assert (
+        answer["error_code"] == "INVALID_PARAMETER_VALUE" and "missing inputs ['lang']" in answer["message"]
+    )
+    status, body = post(server, {"dataframe_records": [{"text": 42, "lang": "en"}]})
+    assert (
+        status == 400 and "row 0: column 'text' must be text or null, not int" in json.loads(body)["message"]
+    )
+    for text in (body,):
+        assert "Traceback" not in text and "stack_trace" not in text
+
+
+def test_bad_posts_are_answered_per_row_or_refused_on_request(server) -> None:
+    records = [
+        {"text": "Great!", "lang": "en", "image": None, "audio": None},
+        {"text": "Bonjour", "lang": "xx", "image": None, "audio": None},
+        {"text": "ok", "lang": "de", "image": "aGVsbG8gd29ybGQh", "audio": None},
+        {"text": "ok", "lang": "de", "image": "/etc/passwd", "audio": None},
+    ]
+    status, body = post(server, {"dataframe_records": records})
+    assert status == 200 and "NaN" not in body
+    rows = json.loads(body)["predictions"]
+    assert rows[0]["error"] is None and rows[0]["label"] in {"negative", "neutral", "positive"}
+    assert rows[1]["label"] is None and "unknown language 'xx'" in rows[1]["error"]
+    assert rows[2]["prob_positive"] is None and rows[2]["error"].startswith(
+        "row 2: image: cannot decode image"
+    )
+    assert "BABELFUSE_MEDIA_ROOT" in rows[3]["error"]  # the server's files are not readable by callers
+    status, body = post(server, {"dataframe_records": records, "params": {"on_error": "raise"}})
+    assert status == 400 and "row 1: lang: unknown language 'xx'" in json.loads(body)["message"]
+    assert "Traceback" not in body and "stack_trace" not in body
+
+
+def test_unparsable_bodies_get_no_stack_trace_either(server) -> None:
+    for content_type, data in (
+        ("text/csv", b'text,lang\n"unterminated,en\n'),
+        ("application/json", b"{not json"),
+    ):
+        req = urllib.request.Request(
+            f"{server}/invocations", data=data, headers={"Content-Type": content_type}
+        )
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(req, timeout=60)
+        body = info.value.read().decode()
+        assert info.value.code == 400 and "Traceback" not in body and "stack_trace" not in body

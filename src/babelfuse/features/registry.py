@@ -38,7 +38,7 @@ def available(modality: str) -> list[str]:
 def get_encoder(modality: str, spec: str, params: dict[str, Any] | None = None) -> Encoder:
     """Build the encoder named by ``spec`` with the modality's params section (``features.<modality>``)."""
     params = dict(params or {})
-    if (modality, spec) in ENCODERS:
+    if (modality, spec) in ENCODERS and not spec.endswith(":"):  # "hf:" alone is a prefix without its name
         return _load(ENCODERS[(modality, spec)])(**_kwargs(params))
     prefix, sep, argument = spec.partition(":")
     if sep and (modality, prefix + ":") in ENCODERS:

@@ -90,7 +90,7 @@ def decode_image(data: bytes, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -
     except BabelfuseError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError) as err:
-        raise BabelfuseError(f"cannot decode image ({len(data):,} bytes): {err}") from None
+        raise BabelfuseError(f"cannot decode image ({len(data):,} bytes): {_clean(err)}") from None
     except (OSError, ValueError, SyntaxError, EOFError) as err:
         raise BabelfuseError(
             f"cannot decode image ({len(data):,} bytes): corrupt or truncated ({err})"
@@ -116,7 +116,7 @@ def decode_audio(data: bytes, sample_rate: int, max_seconds: float = DEFAULT_MAX
     except BabelfuseError:
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-        raise BabelfuseError(f"cannot decode audio ({len(data):,} bytes): {err}") from None
+        raise BabelfuseError(f"cannot decode audio ({len(data):,} bytes): {_clean(err)}") from None
     if samples.size == 0:
         raise BabelfuseError("audio contains no samples")
     mono = samples.mean(axis=1, dtype=np.float32)
@@ -195,3 +195,8 @@ def _to_rgb(img):
 
 def _preview(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _clean(err: Exception) -> str:
+    """A library's error text without object reprs like ``<_io.BytesIO object at 0x...>``."""
+    return re.sub(r"<[^<>]* object at 0x[0-9a-f]+>", "the data", str(err))

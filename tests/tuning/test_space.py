@@ -69,10 +69,12 @@ def test_the_repo_space_is_valid_and_a_trial_is_the_train_section_with_picks_ove
     assert picks["fusion"] in params["tune"]["space"]["fusion"]
 
 
-def test_fingerprint_ignores_budget_and_workers_but_not_space_or_data() -> None:
-    tune = {"space": {"hidden": [8, 16]}, "epochs": 3, "n_trials": 4, "n_workers": 1}
+def test_fingerprint_ignores_budget_and_workers_but_not_space_seed_or_data() -> None:
+    tune = {"space": {"hidden": [8, 16]}, "epochs": 3, "n_trials": 4, "n_workers": 1, "seed": 1}
     base = study_fingerprint(TRAIN, tune, "abc")
-    assert study_fingerprint(TRAIN, {**tune, "n_trials": 40, "n_workers": 2}, "abc") == base
+    budget = {"n_trials": 40, "n_workers": 2, "timeout_s": 9, "storage": "sqlite:///elsewhere.db"}
+    assert study_fingerprint(TRAIN, {**tune, **budget}, "abc") == base
+    assert study_fingerprint(TRAIN, {**tune, "seed": 2}, "abc") != base
     assert study_fingerprint({**TRAIN, "epochs": 5}, tune, "abc") == base  # tune.epochs governs trials
     assert study_fingerprint(TRAIN, {**tune, "space": {"hidden": [8, 32]}}, "abc") != base
     assert study_fingerprint(TRAIN, tune, "abd") != base

@@ -138,7 +138,7 @@ def test_the_objective_reads_only_the_source_train_and_val_files(
     write_split(
         fused / "test.npz", 60, seed=3, lang=["en", "de", "fr"]
     )  # the zero-shot split lies beside them
-    tune_project.set_tune(n_trials=1, epochs=2)
+    tune_project.set_tune(n_trials=1, epochs=2, pruner="hyperband")
     seen: list[tuple[set, set, int, int]] = []
     counting_fit(
         monkeypatch,

@@ -24,6 +24,8 @@ from babelfuse.errors import BabelfuseError
 Space = dict[str, BaseDistribution]
 # train keys that do not change what one trial's fit does (tune.epochs replaces train.epochs).
 NOT_IN_FIT = frozenset({"epochs", "use_best_params", "baselines"})
+# tune keys that define the search (the rest, n_trials / timeout_s / n_workers / storage, only its budget).
+SEARCH_KEYS = ("space", "epochs", "seed", "pruner", "pruner_startup_trials", "pruner_warmup_epochs")
 
 
 def _is_int(value: Any) -> bool:
@@ -95,15 +97,15 @@ def overlay(train: dict[str, Any], picks: dict[str, Any]) -> dict[str, Any]:
 
 
 def study_fingerprint(train: dict[str, Any], tune: dict[str, Any], data_digest: str) -> str:
-    """12 hex over what makes earlier trials comparable: base train params, space, epochs and data.
+    """12 hex over what makes earlier trials part of the same search: data, base train params, space,
+    epochs, seed and pruner settings.
 
-    Not n_trials / timeout_s / n_workers / storage / seed / pruner, so raising n_trials or adding
-    workers continues the same study, while new data or a new space starts a fresh one.
+    Not n_trials / timeout_s / n_workers / storage, so raising n_trials or adding workers continues
+    the same study, while new data, a new space or another seed starts a fresh one.
     """
     base = {k: v for k, v in train.items() if k not in NOT_IN_FIT}
+    search = {k: tune.get(k) for k in SEARCH_KEYS}
     blob = json.dumps(
-        {"train": base, "space": tune.get("space"), "epochs": tune.get("epochs"), "data": data_digest},
-        sort_keys=True,
-        default=str,
+        {"train": base, "search": search, "data": data_digest}, sort_keys=True, default=str
     ).encode()
     return hashlib.sha256(blob).hexdigest()[:12]

@@ -5,8 +5,9 @@
 
 Reads exactly the two files it is given (no test split, no target languages) and the ``tune`` and
 ``train`` sections of params.yaml. The study lives in ``tune.storage`` under the name
-``<tune.study_name>-<fingerprint of data, base params, space and epochs>``: rerunning after an
-interruption (or with a larger ``tune.n_trials``) resumes it, new data or a new space starts afresh.
+``<tune.study_name>-<fingerprint of data, base params, space, epochs, seed, pruner>``: rerunning
+after an interruption (or with a larger ``tune.n_trials`` or more workers) resumes it; new data, a new
+space or another seed starts afresh.
 ``tune.n_workers`` processes share the storage; MLflow gets one ``tune`` run with every trial nested.
 """
 

@@ -12,7 +12,7 @@ import logging
 import os
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger("babelfuse.tuning")
@@ -40,7 +40,6 @@ class WorkerJob:
     tracking_uri: str
     parallel: bool = False
     show_progress: bool = False
-    env: dict[str, str] = field(default_factory=dict)
 
 
 def cores() -> int:
@@ -92,10 +91,8 @@ def run_worker(job: WorkerJob) -> None:
     from babelfuse import logs
 
     logs.setup()
-    warnings.filterwarnings(
-        "ignore", message=".*`shuffle=True` was passed.*"
-    )  # fit_model gives a tf.data set
-    os.environ.update(job.env)
+    # fit_model hands Keras a shuffled tf.data set; Keras' note that it ignores shuffle=True is noise.
+    warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
     limit_tf_threads(job.threads)
     import mlflow
     import optuna

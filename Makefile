@@ -13,8 +13,9 @@ help:  ## show this help
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock 2>&1 | grep -v "is ignored: it is neither" || true
+	{ $(BIN)/python -m pip install --quiet -r requirements.lock 2>&1; echo $$? > $(VENV)/.pip-rc; } \
+	  | grep -v "is ignored: it is neither" || true
+	test "$$(cat $(VENV)/.pip-rc)" = 0
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m pip check
 	$(BIN)/dvc config --global core.analytics false 2>/dev/null || true

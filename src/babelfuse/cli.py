@@ -16,10 +16,11 @@ from typing import Annotated, Any
 
 import typer
 
-from babelfuse import paths
+from babelfuse import logs, paths
 from babelfuse.errors import BabelfuseError
 from babelfuse.labels import LABELS
 
+logs.setup("babelfuse.cli")
 app = typer.Typer(
     name="babelfuse",
     help="Cross-lingual multimodal sentiment: predict posts, gate models into production, read the evaluation.",

@@ -20,4 +20,6 @@ def setup(name: str = "babelfuse") -> logging.Logger:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
+    # MLflow asks for type hints on PythonModel.predict; babelfuse checks its inputs itself.
+    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
     return logging.getLogger(name)

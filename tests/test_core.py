@@ -37,7 +37,9 @@ def test_params_hash_is_order_independent_and_value_sensitive() -> None:
 
 
 def test_manifest_reads_data_root_from_source_json(tmp_path: Path) -> None:
-    (tmp_path / "m.csv").write_text("sample_id,split,lang,text,image_path,audio_path,label\n1,train,en,hi,a.png,,positive\n")
+    (tmp_path / "m.csv").write_text(
+        "sample_id,split,lang,text,image_path,audio_path,label\n1,train,en,hi,a.png,,positive\n"
+    )
     write_source(tmp_path / "source.json", "manifest", tmp_path / "media")
     manifest = load_manifest(tmp_path / "m.csv")
     assert manifest.data_root == tmp_path / "media"

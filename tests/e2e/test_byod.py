@@ -31,12 +31,23 @@ def make_user_data(folder: Path) -> pd.DataFrame:
     for split, lang in (("train", "en"), ("val", "en"), ("test", "de")):
         for i, label in enumerate(LABELS):
             sid = f"{split}-{label}"
-            Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(folder / "img" / f"{sid}.png")
+            Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(
+                folder / "img" / f"{sid}.png"
+            )
             t = np.arange(16000) / 16000
             sf.write(folder / "wav" / f"{sid}.wav", 0.3 * np.sin(2 * np.pi * (120 + 40 * i) * t), 16000)
             text = {"en": f"Post number {i} about {label} things.", "de": f"Beitrag {i} über Dinge."}[lang]
-            rows.append(dict(sample_id=sid, split=split, lang=lang, text=text, image_path=f"img/{sid}.png",
-                             audio_path=f"wav/{sid}.wav", label=label))
+            rows.append(
+                dict(
+                    sample_id=sid,
+                    split=split,
+                    lang=lang,
+                    text=text,
+                    image_path=f"img/{sid}.png",
+                    audio_path=f"wav/{sid}.wav",
+                    label=label,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -48,8 +59,14 @@ def point_params_at(project: Path, manifest: Path, on_failure: str) -> None:
 
 
 def dvc_repro_validate(project: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["dvc", "repro", "validate"], cwd=project, capture_output=True, text=True,
-                          env=os.environ.copy(), timeout=600)
+    return subprocess.run(
+        ["dvc", "repro", "validate"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=600,
+    )
 
 
 def test_user_manifest_in_another_folder_is_validated(project: Path, tmp_path: Path) -> None:
@@ -68,11 +85,13 @@ def test_bad_rows_fail_by_name_then_quarantine_lets_good_rows_on(project: Path, 
     frame = make_user_data(user)
     (user / "img" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     (tmp_path / "outside.png").write_bytes((user / "img" / "train-neutral.png").read_bytes())
-    bad = pd.DataFrame([
-        dict(frame.iloc[0], sample_id="bad-corrupt", image_path="img/broken.png"),
-        dict(frame.iloc[1], sample_id="bad-escape", image_path="../outside.png"),
-        dict(frame.iloc[2], sample_id="train-positive"),  # duplicate id
-    ])
+    bad = pd.DataFrame(
+        [
+            dict(frame.iloc[0], sample_id="bad-corrupt", image_path="img/broken.png"),
+            dict(frame.iloc[1], sample_id="bad-escape", image_path="../outside.png"),
+            dict(frame.iloc[2], sample_id="train-positive"),  # duplicate id
+        ]
+    )
     pd.concat([frame, bad]).to_csv(user / "posts.csv", index=False)
 
     point_params_at(project, user / "posts.csv", "fail")

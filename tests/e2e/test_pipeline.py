@@ -33,7 +33,9 @@ def shrink_params(root: Path) -> None:
 def run(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -61,8 +63,15 @@ def test_every_stage_wrote_its_outputs(repro) -> None:
         assert (root / f"data/features/{modality}.npy").exists()
     for split in ("train", "val", "test"):
         assert (root / f"data/fused/{split}.npz").exists()
-    for path in ("models/model.keras", "models/best_params.json", "metrics/train.json", "metrics/eval.json",
-                 "reports/eval.html", "metrics/register.json", "reports/validation"):
+    for path in (
+        "models/model.keras",
+        "models/best_params.json",
+        "metrics/train.json",
+        "metrics/eval.json",
+        "reports/eval.html",
+        "metrics/register.json",
+        "reports/validation",
+    ):
         assert (root / path).exists(), path
     evaluation = json.loads((root / "metrics/eval.json").read_text())
     assert set(evaluation["per_language"]) == {"en", "de", "fr", "es", "ru", "ar", "zh", "ja"}
@@ -78,7 +87,9 @@ def test_stage_runs_share_a_group_and_carry_lineage(repro) -> None:
     stages = {r.data.tags.get("stage") for r in runs}
     dvc_stages = set(yaml.safe_load((root / "dvc.yaml").read_text())["stages"])
     assert dvc_stages <= stages, f"stages without an MLflow run: {dvc_stages - stages}"
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True
+    ).stdout.strip()
     for r in runs:
         if r.data.tags.get("stage"):
             assert r.data.tags["git_commit"] == head
@@ -114,8 +125,22 @@ def test_a_modality_param_change_reruns_only_that_branch(repro) -> None:
 @pytest.mark.parametrize("fusion", FUSIONS)
 def test_every_fusion_method_trains_through_dvc_exp_run(repro, fusion: str) -> None:
     root, env = repro
-    run(["dvc", "exp", "run", "train", "-S", f"train.fusion={fusion}", "-S", "train.use_best_params=false",
-         "-S", "train.baselines=false"], root, env)
+    run(
+        [
+            "dvc",
+            "exp",
+            "run",
+            "train",
+            "-S",
+            f"train.fusion={fusion}",
+            "-S",
+            "train.use_best_params=false",
+            "-S",
+            "train.baselines=false",
+        ],
+        root,
+        env,
+    )
     metrics = json.loads((root / "metrics/train.json").read_text())
     assert metrics["fusion"] == fusion
     assert 0.0 <= metrics["val_macro_f1"] <= 1.0

@@ -15,7 +15,15 @@ import pandas as pd
 
 from babelfuse.errors import BabelfuseError
 
-REQUIRED_COLUMNS: tuple[str, ...] = ("sample_id", "split", "lang", "text", "image_path", "audio_path", "label")
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "sample_id",
+    "split",
+    "lang",
+    "text",
+    "image_path",
+    "audio_path",
+    "label",
+)
 OPTIONAL_COLUMNS: tuple[str, ...] = ("template_id",)
 
 

@@ -27,4 +27,9 @@ class Encoder(ABC):
 
     def describe(self) -> dict[str, Any]:
         """What goes into ``data/features/<modality>.json`` and the MLflow run."""
-        return {"modality": self.modality, "encoder": self.id, "encoder_version": self.version, "dim": self.dim}
+        return {
+            "modality": self.modality,
+            "encoder": self.id,
+            "encoder_version": self.version,
+            "dim": self.dim,
+        }

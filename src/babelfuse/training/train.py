@@ -209,7 +209,10 @@ def main(argv: list[str] | None = None) -> None:
             baselines = run_baselines(params, seed, train, val, baselines_dir, inputs)
         else:
             log.info("train.baselines=false: no baseline models (models/baselines stays empty)")
-        metrics = {"fusion": params["fusion"], **train_metrics(result, result.model.count_params(), baselines)}
+        metrics = {
+            "fusion": params["fusion"],
+            **train_metrics(result, result.model.count_params(), baselines),
+        }
         if "fusion_gain" in metrics:
             mlflow.log_metrics(
                 {

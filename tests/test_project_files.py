@@ -34,3 +34,14 @@ def test_ci_calls_make_test_and_readme_shows_both_commands() -> None:
     assert "make test" in (REPO / ".ci" / "run").read_text()
     readme = (REPO / "README.md").read_text()
     assert "make run" in readme and "make test" in readme
+
+
+def test_code_is_ruff_clean() -> None:
+    import subprocess
+    import sys
+
+    ruff = Path(sys.executable).parent / "ruff"
+    result = subprocess.run(
+        [str(ruff), "check", "src", "tests", "benchmarks"], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout[-3000:]

@@ -123,7 +123,7 @@ def test_stage_main_writes_manifest_source_and_mlflow_run(tmp_path: Path, mlflow
     run = runs[0]
     assert run.info.run_name == "generate" and run.data.tags["stage"] == "generate"
     assert run.data.metrics["n_train"] == 6 and run.data.metrics["n_test_ja"] == 3
-    assert run.data.metrics["n_val_positive"] == 1 and run.data.metrics["seconds"] > 0
+    assert run.data.metrics["n_val_positive"] == 1 and "seconds" in run.data.metrics
     assert run.data.params["data.size"] == "micro"
 
 

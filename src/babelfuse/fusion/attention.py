@@ -16,7 +16,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from babelfuse.fusion.base import FusionLayer
+from babelfuse.fusion.base import FusionLayer, per_modality_dense, positive_int
 from babelfuse.fusion.masking import N_MODALITIES, masked_mean, masked_softmax
 
 
@@ -26,12 +26,10 @@ class AttentionFusion(FusionLayer):
 
     def __init__(self, hidden: int = 64, heads: int = 4, **kwargs: Any) -> None:
         super().__init__(hidden=hidden, **kwargs)
-        if int(heads) < 1:
-            raise ValueError(f"train.attention_heads must be >= 1, got {heads}")
-        self.heads = int(heads)
+        self.heads = positive_int(heads, "train.attention_heads")
         self.key_dim = max(1, math.ceil(self.hidden / self.heads))
         width = self.heads * self.key_dim
-        self.projections = [keras.layers.Dense(self.hidden, name=f"token_{i}") for i in range(N_MODALITIES)]
+        self.projections = per_modality_dense(self.hidden, "token")
         self.query = keras.layers.Dense(width, name="query")
         self.key = keras.layers.Dense(width, use_bias=False, name="key")
         self.value = keras.layers.Dense(width, use_bias=False, name="value")

@@ -16,6 +16,20 @@ import keras
 from babelfuse.fusion.masking import N_MODALITIES, masked_inputs
 
 
+def positive_int(value: Any, key: str) -> int:
+    """A ``train.*`` size that must be a whole number >= 1 (``key`` names it in the error)."""
+    if int(value) < 1:
+        raise ValueError(f"{key} must be >= 1, got {value}")
+    return int(value)
+
+
+def per_modality_dense(units: int, prefix: str, activation: str | None = None) -> list[keras.layers.Dense]:
+    """One ``Dense(units)`` per modality, named ``<prefix>_<i>`` (the names are part of saved models)."""
+    return [
+        keras.layers.Dense(units, activation=activation, name=f"{prefix}_{i}") for i in range(N_MODALITIES)
+    ]
+
+
 class FusionLayer(keras.layers.Layer):
     """Common constructor, config and ``from_params`` for the seven fusion methods."""
 
@@ -23,9 +37,7 @@ class FusionLayer(keras.layers.Layer):
 
     def __init__(self, hidden: int = 64, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if int(hidden) < 1:
-            raise ValueError(f"train.hidden must be >= 1, got {hidden}")
-        self.hidden = int(hidden)
+        self.hidden = positive_int(hidden, "train.hidden")
 
     @classmethod
     def from_params(cls, params: dict[str, Any], n_classes: int) -> FusionLayer:

@@ -12,7 +12,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from babelfuse.fusion.base import FusionLayer
+from babelfuse.fusion.base import FusionLayer, per_modality_dense
 from babelfuse.fusion.masking import N_MODALITIES, masked_softmax, modality_mask
 
 
@@ -22,10 +22,7 @@ class GatedFusion(FusionLayer):
 
     def __init__(self, hidden: int = 64, **kwargs: Any) -> None:
         super().__init__(hidden=hidden, **kwargs)
-        self.candidates = [
-            keras.layers.Dense(self.hidden, activation="tanh", name=f"candidate_{i}")
-            for i in range(N_MODALITIES)
-        ]
+        self.candidates = per_modality_dense(self.hidden, "candidate", "tanh")
         self.gate = keras.layers.Dense(N_MODALITIES * self.hidden, name="gate")
 
     def build(self, input_shape: list[tuple]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from babelfuse.fusion.base import FusionLayer
+from babelfuse.fusion.base import FusionLayer, per_modality_dense
 from babelfuse.fusion.masking import N_MODALITIES, masked_mean
 
 
@@ -25,14 +25,9 @@ class LateFusion(FusionLayer):
         super().__init__(hidden=hidden, **kwargs)
         self.n_classes = int(n_classes)
         self.dropout = float(dropout)
-        self.hidden_layers = [
-            keras.layers.Dense(self.hidden, activation="relu", name=f"hidden_{i}")
-            for i in range(N_MODALITIES)
-        ]
+        self.hidden_layers = per_modality_dense(self.hidden, "hidden", "relu")
         self.dropouts = [keras.layers.Dropout(self.dropout, name=f"dropout_{i}") for i in range(N_MODALITIES)]
-        self.classifiers = [
-            keras.layers.Dense(self.n_classes, name=f"logits_{i}") for i in range(N_MODALITIES)
-        ]
+        self.classifiers = per_modality_dense(self.n_classes, "logits")
 
     @classmethod
     def from_params(cls, params: dict[str, Any], n_classes: int) -> LateFusion:

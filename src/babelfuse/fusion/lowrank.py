@@ -15,7 +15,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from babelfuse.fusion.base import FusionLayer
+from babelfuse.fusion.base import FusionLayer, per_modality_dense, positive_int
 from babelfuse.fusion.masking import N_MODALITIES, modality_mask
 
 
@@ -25,13 +25,8 @@ class LowRankFusion(FusionLayer):
 
     def __init__(self, hidden: int = 64, rank: int = 4, **kwargs: Any) -> None:
         super().__init__(hidden=hidden, **kwargs)
-        if int(rank) < 1:
-            raise ValueError(f"train.lowrank_rank must be >= 1, got {rank}")
-        self.rank = int(rank)
-        self.projections = [
-            keras.layers.Dense(self.hidden, activation="tanh", name=f"project_{i}")
-            for i in range(N_MODALITIES)
-        ]
+        self.rank = positive_int(rank, "train.lowrank_rank")
+        self.projections = per_modality_dense(self.hidden, "project", "tanh")
 
     @classmethod
     def from_params(cls, params: dict[str, Any], n_classes: int) -> LowRankFusion:

@@ -13,7 +13,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from babelfuse.fusion.base import FusionLayer
+from babelfuse.fusion.base import FusionLayer, per_modality_dense, positive_int
 from babelfuse.fusion.masking import N_MODALITIES, modality_mask
 
 
@@ -23,12 +23,8 @@ class TensorFusion(FusionLayer):
 
     def __init__(self, hidden: int = 64, dim: int = 8, **kwargs: Any) -> None:
         super().__init__(hidden=hidden, **kwargs)
-        if int(dim) < 1:
-            raise ValueError(f"train.tensor_dim must be >= 1, got {dim}")
-        self.dim = int(dim)
-        self.projections = [
-            keras.layers.Dense(self.dim, activation="tanh", name=f"project_{i}") for i in range(N_MODALITIES)
-        ]
+        self.dim = positive_int(dim, "train.tensor_dim")
+        self.projections = per_modality_dense(self.dim, "project", "tanh")
         self.dense = keras.layers.Dense(self.hidden, activation="relu", name="dense")
 
     @classmethod

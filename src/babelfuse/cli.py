@@ -11,14 +11,18 @@ import json
 import os
 import webbrowser
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from babelfuse import logs, paths
+from babelfuse.config import Config, load_config
+from babelfuse.data import espeak, language_check, language_support, text_gen
 from babelfuse.errors import BabelfuseError
-from babelfuse.labels import LABELS
+from babelfuse.labels import LABELS, LANGUAGES
+from babelfuse.serving import gate
 
 logs.setup("babelfuse.cli")
 app = typer.Typer(
@@ -55,11 +59,18 @@ def _in_project(path: Path) -> Path:
     return path if path.is_absolute() or path.exists() else paths.project_root() / path
 
 
-def _register_params() -> dict[str, Any]:
-    from babelfuse.params import load_params
-
+def _project_config() -> Config:
+    """The project's validated params.yaml, or the schema's defaults outside a project."""
     file = _in_project(paths.PARAMS)
-    return (load_params(file).get("register") or {}) if file.exists() else {}
+    return load_config(file) if file.exists() else Config()
+
+
+def _register_params() -> dict[str, Any]:
+    return _project_config().section("register")
+
+
+def _seed() -> int:
+    return int(_project_config().seed)
 
 
 @app.command()
@@ -190,22 +201,27 @@ def promote(
         typer.Option("--model-name", help="Registered model (default: params.yaml register.model_name)."),
     ] = None,
     margin: Annotated[
-        float | None, typer.Option(help="Macro-F1 gain the challenger needs (default: register.margin).")
+        float | None,
+        typer.Option(help="Macro-F1 gain the paired lower bound must exceed (default: register.margin)."),
+    ] = None,
+    alpha: Annotated[
+        float | None, typer.Option(help="One-sided level of that bound (default: register.alpha).")
     ] = None,
     tolerance: Annotated[
         float | None, typer.Option(help="Largest allowed per-language drop (default: register.tolerance).")
     ] = None,
     manifest: Annotated[
-        Path, typer.Option(help="Validated manifest whose test split is frozen the first time.")
+        Path, typer.Option(help="Validated manifest whose gate split is frozen the first time.")
     ] = paths.VALIDATED_MANIFEST,
     promotions: Annotated[Path, typer.Option(help="Decision log (one JSON line each).")] = paths.PROMOTIONS,
 ) -> None:
     """Gate the 'challenger' version against the 'champion' and promote it if it passes.
 
-    Both are scored through their own end-to-end models on the same frozen test set. The
-    challenger becomes champion only if macro-F1 improves by at least MARGIN and no language drops
-    by more than TOLERANCE; the first model becomes champion. The decision is tagged on the version
-    and appended to the decision log.
+    Both are scored through their own end-to-end models on the same frozen `gate` split (never
+    on test). The challenger becomes champion only if the paired bootstrap's lower ALPHA bound of
+    its macro-F1 gain exceeds MARGIN and no language drops by more than TOLERANCE against the
+    champion or the first champion; the first model becomes champion. The decision is tagged on
+    the version and appended to the decision log.
 
     \b
     Examples:
@@ -222,19 +238,17 @@ def promote(
 
         logs.setup()
         params = _register_params()
-        name = model_name or str(params.get("model_name", "babelfuse"))
-        margin = float(params.get("margin", 0.0)) if margin is None else margin
-        tolerance = float(params.get("tolerance", 0.05)) if tolerance is None else tolerance
+        name = model_name or str(params["model_name"])
+        rule = gate.Rule.from_params(params, _seed(), margin=margin, alpha=alpha, tolerance=tolerance)
         manifest_path = _in_project(manifest)
         tracking.configure()
         check_registered(MlflowClient(), name)  # before a run is started for nothing
-        gate_params = {"model_name": name, "margin": margin, "tolerance": tolerance}
+        gate_params = {"model_name": name, **asdict(rule)}
         inputs = [manifest_path] if manifest_path.exists() else []
         with tracking.stage_run("promote", gate_params, inputs=inputs, run_name="promote"):
             record = run_gate(
                 name,
-                margin,
-                tolerance,
+                rule,
                 manifest_path if manifest_path.exists() else None,
                 _in_project(promotions),
             )
@@ -248,6 +262,134 @@ def promote(
             f"champion is now v{record.get('new_champion_version')}"
         )
     typer.echo(f"  logged to {_in_project(promotions)}")
+
+
+# ----------------------------------------------------------------------------------- languages
+languages_app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.add_typer(languages_app, name="languages")
+LanguagesDir = Annotated[
+    Path,
+    typer.Option(
+        "--languages-dir",
+        envvar="BABELFUSE_LANGUAGES_DIR",
+        help="Folder of the <code>.yaml language files (default: the package's data/languages).",
+    ),
+]
+
+
+@languages_app.callback(invoke_without_command=True)
+def languages(
+    ctx: typer.Context,
+    languages_dir: LanguagesDir = text_gen.LANGUAGES_DIR,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the docs' generated language blocks instead.")
+    ] = False,
+) -> None:
+    """Per language: generator file, eSpeak NG voice (and the voices eSpeak offers for the code),
+    coverage by the text encoder, and whether data.languages lists it.
+
+    \b
+    Examples:
+      babelfuse languages
+      babelfuse languages check pt --languages-dir my_languages/
+      babelfuse languages docs --write
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    with user_errors():
+        config = _project_config()
+        data = config.data
+        if markdown:
+            blocks = language_support.doc_blocks(
+                data.languages, data.source_langs, language_support.planned_posts(config.section("data"), config.seed),
+                languages_dir,
+            )  # fmt: skip
+            for name, text in blocks.items():
+                typer.echo(f"<!-- languages:{name} -->{text}<!-- /languages:{name} -->")
+            return
+        rows = language_support.statuses(
+            data.languages, data.source_langs, config.features.text.encoder, languages_dir
+        )
+        for line in language_support.table_lines(rows, config.features.text.encoder):
+            typer.echo(line)
+
+
+@languages_app.command("check")
+def languages_check(
+    code: Annotated[str, typer.Argument(help="Language code of the file to check, e.g. pt.")],
+    languages_dir: LanguagesDir = text_gen.LANGUAGES_DIR,
+    voice: Annotated[
+        str | None,
+        typer.Option(help="eSpeak NG voice to try (default: labels.LANGUAGES[code].espeak_voice)."),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="Share of templates that must be nearest to their English counterpart.")
+    ] = language_check.DEFAULT_THRESHOLD,
+) -> None:
+    """Check one language file: it loads and renders, eSpeak NG speaks it (phonemes shown), and every
+    template lands nearest to its English counterpart in the default text encoder.
+
+    Templates that do not are listed as likely mistranslations. Exit code 0 = pass, 1 = fail,
+    2 = a mistake in the file or the arguments.
+
+    \b
+    Examples:
+      babelfuse languages check de
+      babelfuse languages check pt --languages-dir my_languages/ --voice pt-BR
+    """
+    from babelfuse.features.text import UseMultilingualEncoder, default_threads, encoder_covers
+
+    with user_errors():
+        text_gen.load_language(code, languages_dir)  # file mistakes first, before the encoder loads
+        if voice is None and code not in LANGUAGES:
+            raise BabelfuseError(
+                f"'{code}' has no line in babelfuse.labels.LANGUAGES (so no voice): add one, or pass --voice "
+                f"(eSpeak NG voices for '{code}': {', '.join(espeak.voices_for(code)) or 'none'})"
+            )
+        encoder = UseMultilingualEncoder(threads=default_threads())
+        report = language_check.check_language(
+            code, languages_dir, voice or LANGUAGES[code].espeak_voice, encoder, threshold
+        )
+    for line in language_check.report_lines(report, encoder_covers(encoder.id, code), encoder.id):
+        typer.echo(line)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@languages_app.command("docs")
+def languages_docs(
+    write: Annotated[bool, typer.Option("--write", help="Rewrite the stale blocks in place.")] = False,
+) -> None:
+    """Check (or --write) the language blocks of README.md and docs/DATA.md against the language
+    files and params.yaml. Exit code 1 when a block is stale and --write was not given.
+
+    \b
+    Examples:
+      babelfuse languages docs
+      babelfuse languages docs --write
+    """
+    with user_errors():
+        config = _project_config()
+        n_posts = language_support.planned_posts(config.section("data"), config.seed)
+        blocks = language_support.doc_blocks(config.data.languages, config.data.source_langs, n_posts)
+        stale = []
+        for doc in language_support.DOC_FILES:
+            path = _in_project(doc)
+            text = path.read_text(encoding="utf-8")
+            fresh = language_support.render_docs(text, blocks)
+            if fresh != text:
+                stale.append(doc)
+                if write:
+                    path.write_text(fresh, encoding="utf-8")
+    for doc in stale:
+        typer.echo(f"{doc}: {'rewritten' if write else 'stale (run: babelfuse languages docs --write)'}")
+    if not stale:
+        typer.echo("README.md and docs/DATA.md match the language files and params.yaml")
+    if stale and not write:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""Reading ``params.yaml``: each stage's ``main()`` reads only its own section (plus ``seed``)."""
+"""Reading ``params.yaml``: each stage reads only its own section (plus ``seed``), validated.
+
+``load_section`` validates the whole file against :mod:`babelfuse.config` (so one wrong value
+anywhere stops a stage before any work, one line naming the key) and returns the section as plain
+Python with every default filled in; ``load_config`` gives typed access (``load_config().train.hidden``).
+"""
 
 from __future__ import annotations
 
@@ -7,22 +12,25 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from babelfuse import paths
+from babelfuse.config import Config, load_config, read_yaml
+
+__all__ = ["Config", "load_config", "load_params", "load_section", "params_hash"]
 
 
 def load_params(path: Path | str = paths.PARAMS) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh) or {}
+    """The whole validated params file as plain Python, defaults filled in."""
+    return load_config(path).as_dict()
 
 
-def load_section(section: str, path: Path | str = paths.PARAMS) -> dict[str, Any]:
-    """One top-level section of params.yaml; a missing section is a clear error, not a KeyError."""
-    params = load_params(path)
-    if section not in params:
-        raise SystemExit(f"params.yaml has no '{section}' section (looked in {path})")
-    return params[section]
+def load_section(section: str, path: Path | str = paths.PARAMS) -> Any:
+    """One validated section of params.yaml with defaults filled in (``seed`` is an int)."""
+    return load_config(path).section(section)
+
+
+def load_raw(path: Path | str = paths.PARAMS) -> dict[str, Any]:
+    """params.yaml exactly as written (no validation, no defaults): for tools that diff the file."""
+    return read_yaml(path)
 
 
 def params_hash(section: dict[str, Any]) -> str:

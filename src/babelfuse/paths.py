@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 MODALITIES: tuple[str, ...] = ("text", "image", "audio")
-SPLITS: tuple[str, ...] = ("train", "val", "test")
+SPLITS: tuple[str, ...] = ("train", "val", "test", "gate", "fewshot")  # gate: promotion only; fewshot: target pool
 
 PARAMS = Path("params.yaml")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import socket
 import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -63,11 +64,78 @@ def run_group() -> str:
     return "cfg-" + hashlib.sha256(blob).hexdigest()[:12]
 
 
+PROCESS_TAG = "babelfuse.process"  # host:pid:start time of the process that ran the run
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (``/proc``), or None when it does not
+    exist or is a zombie (killed, not yet reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def process_tag(pid: int | None = None) -> str:
+    """``host:pid:start`` of this process: with the start time a reused pid is not taken for it."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or '?'}"
+
+
+def process_gone(tag: str) -> bool:
+    """True when ``tag`` (a :func:`process_tag`) names a process of this host that no longer runs;
+    False for live processes and for other hosts (which cannot be checked from here)."""
+    host, _, rest = tag.partition(":")
+    pid, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if not Path("/proc").is_dir():  # no /proc (not Linux): signal 0 only tells whether the pid exists
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    return _start_time(int(pid)) != start
+
+
+def mark_killed_runs(stage: str) -> list[str]:
+    """Runs of ``stage`` (and their nested runs) left RUNNING by a process that was killed: set to
+    KILLED. Called when the stage starts again; runs of live processes or other hosts are left."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    experiment = mlflow.get_experiment_by_name(os.environ.get("BABELFUSE_EXPERIMENT", EXPERIMENT))
+    if experiment is None:
+        return []
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        f"tags.stage = '{stage}' and attributes.status = 'RUNNING'",
+        max_results=1000,
+    )
+    killed = [r.info.run_id for r in runs if process_gone(r.data.tags.get(PROCESS_TAG, ""))]
+    for run_id in killed:
+        client.set_terminated(run_id, status="KILLED")
+    return killed
+
+
+# MLflow 3's UI opens an experiment by its kind; untagged it shows the GenAI traces view. This value
+# is the UI's "custom model development" kind: it opens on the runs and their training metrics.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
+
 def configure() -> None:
+    """Tracking URI and experiment (created on first use and marked as a model-training experiment)."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(os.environ.get("BABELFUSE_EXPERIMENT", EXPERIMENT))
+    experiment = mlflow.set_experiment(os.environ.get("BABELFUSE_EXPERIMENT", EXPERIMENT))
+    if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+        mlflow.set_experiment_tag(EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
 
 
 def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -95,8 +163,11 @@ def stage_run(
     import mlflow
 
     configure()
+    if not nested:
+        mark_killed_runs(stage)
     tags = {
         "stage": stage,
+        PROCESS_TAG: process_tag(),
         "git_commit": git_commit(),
         "params_hash": params_hash(params),
         "data_hash": file_digest(inputs),

@@ -15,6 +15,7 @@ from PIL import Image
 
 from babelfuse.data import generate, plan
 from babelfuse.labels import LABELS
+from babelfuse.stages import generate as generate_stage
 
 REPO = Path(__file__).resolve().parents[2]
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
@@ -112,7 +113,7 @@ def test_stage_main_writes_manifest_source_and_mlflow_run(tmp_path: Path, mlflow
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump({"seed": 3, "data": MICRO}), encoding="utf-8")
     out = tmp_path / "raw"
-    generate.main(["--out", str(out), "--params", str(params_file)])
+    generate_stage.main(["--out", str(out), "--params", str(params_file)])
     source = yaml.safe_load((out / "source.json").read_text())
     assert source["source"] == "generated" and Path(source["data_root"]) == out
     frame = pd.read_parquet(out / "manifest.parquet")

@@ -86,7 +86,7 @@ def run_stage(tmp_path: Path, manifest_path: str) -> subprocess.CompletedProcess
         "BABELFUSE_ROOT": str(tmp_path),
     }
     return subprocess.run(
-        [sys.executable, "-m", "babelfuse.data.generate", "--out", "data/raw"],
+        [sys.executable, "-m", "babelfuse.stages.generate", "--out", "data/raw"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

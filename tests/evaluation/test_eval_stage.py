@@ -11,6 +11,7 @@ from babelfuse.paths import MODALITIES
 
 DIMS = {"text": 6, "image": 5, "audio": 4}
 LANGS = ["en", "de", "fr"]
+SEEDS = (42, 43)
 
 
 def _split(langs: list[str], per_lang: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -30,7 +31,7 @@ def _split(langs: list[str], per_lang: int, rng: np.random.Generator) -> dict[st
         label=y.astype("int64"),
         lang=lang,
         sample_id=np.array([f"s{i}" for i in range(n)]),
-        template_id=np.full(n, -1, dtype="int64"),
+        template_id=np.tile(np.arange(per_lang), len(langs)),  # each meaning in every language
     )
     return out
 
@@ -47,17 +48,28 @@ def _model(uses: tuple[str, ...]):
     return model
 
 
+def _save_logreg(train: dict[str, np.ndarray], path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from babelfuse.training.baselines import concatenated
+
+    model = LogisticRegression(max_iter=500).fit(concatenated(train), train["label"])
+    saved = {"coef": model.coef_.tolist(), "intercept": model.intercept_.tolist(), "classes": model.classes_.tolist()}
+    path.write_text(json.dumps(saved))
+
+
 @pytest.fixture(scope="module")
 def stage_inputs(tmp_path_factory):
+    """Fused splits (with a target-language fewshot pool) and two seeds' models under models/seeds/."""
     import keras
 
-    keras.utils.set_random_seed(0)
     root = tmp_path_factory.mktemp("eval_inputs")
     rng = np.random.default_rng(0)
     splits = {
         "train": _split(["en"], 240, rng),
         "val": _split(["en"], 90, rng),
         "test": _split(LANGS, 60, rng),
+        "fewshot": _split(["de", "fr"], 30, rng),
     }
     fused = root / "data" / "fused"
     fused.mkdir(parents=True)
@@ -65,55 +77,60 @@ def stage_inputs(tmp_path_factory):
         np.savez(fused / f"{name}.npz", **split)
     train = splits["train"]
     x = {k: train[k] for k in (*MODALITIES, "mask")}
-    (root / "models" / "baselines").mkdir(parents=True)
-    for uses, path in [(MODALITIES, root / "models" / "model.keras")] + [
-        ((m,), root / "models" / "baselines" / f"{m}.keras") for m in MODALITIES
-    ]:
-        model = _model(uses)
-        model.fit(x, train["label"], epochs=12, batch_size=48, verbose=0)
-        model.save(path)
+    for seed in SEEDS:
+        keras.utils.set_random_seed(seed)
+        folder = root / "models" / "seeds" / str(seed)
+        (folder / "baselines").mkdir(parents=True)
+        for uses, path in [(MODALITIES, folder / "model.keras")] + [
+            ((m,), folder / "baselines" / f"{m}.keras") for m in MODALITIES
+        ]:
+            model = _model(uses)
+            model.fit(x, train["label"], epochs=12, batch_size=48, verbose=0)
+            model.save(path)
+        _save_logreg(train, folder / "baselines" / "logreg.json")
     return root
 
 
-@pytest.mark.slow  # ~20 s of CPU: TF import, four tiny models trained, a fresh MLflow SQLite store
+@pytest.mark.slow  # ~40 s of CPU: TF import, eight tiny models, two few-shot refits, a fresh MLflow store
 def test_evaluate_stage_end_to_end(stage_inputs, tmp_path, monkeypatch, mlflow_uri):
     import mlflow
 
-    from babelfuse.evaluation import evaluate
+    from babelfuse.stages import evaluate
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BABELFUSE_ROOT", str(tmp_path))
     (tmp_path / "params.yaml").write_text(
         "seed: 42\nevaluate:\n  bootstrap: 60\n  ci: 0.95\n  missing_rates: [0.0, 0.25, 0.5, 1.0]\n"
-        "  calibration_bins: 10\n"
+        "  calibration_bins: 10\n  seeds: [42, 43]\n  few_shot: [0, 5]\n"
+        "train:\n  fusion: concat\n  hidden: 8\n  epochs: 3\n  patience: 2\n  use_best_params: false\n"
     )
     src = stage_inputs
     evaluate.main(
-        ["--fused", str(src / "data/fused"), "--model", str(src / "models/model.keras"),
-         "--baselines", str(src / "models/baselines"), "--metrics", "metrics/eval.json",
-         "--report", "reports/eval.html", "--plots", "plots/eval", "--temperature", "models/temperature.json"]
+        ["--fused", str(src / "data/fused"), "--models", str(src / "models"), "--metrics", "metrics/eval.json",
+         "--detail", "metrics/eval_detail.json", "--report", "reports/eval.html", "--plots", "plots/eval",
+         "--temperature", "models/temperature.json"]
     )  # fmt: skip
 
-    m = json.loads((tmp_path / "metrics/eval.json").read_text())
+    head = json.loads((tmp_path / "metrics/eval.json").read_text())
+    assert all(not isinstance(v, dict | list) for v in head.values()), "eval.json must stay flat and short"
+    assert head["fusion"] == "concat" and head["n_seeds"] == 2 and head["worst_language"] == "fr"
+    m = json.loads((tmp_path / "metrics/eval_detail.json").read_text())
     assert m["source_langs"] == "en" and m["target_langs"] == "de,fr" and m["n_test"] == 180
-    assert list(m["per_language"]) == LANGS
+    assert set(m["models"]) == {"fused", *MODALITIES, "logreg", "late_fusion"}
+    assert m["bootstrap"]["groups"] == 60  # meanings, not rows, are resampled
     for code in LANGS:
         d = m["per_language"][code]
         assert d["n"] == 60
         assert d["macro_f1_ci_low"] <= d["macro_f1"] <= d["macro_f1_ci_high"]
-        assert d["accuracy_ci_low"] <= d["accuracy"] <= d["accuracy_ci_high"]
-        for mod in MODALITIES:
-            assert set(m["ablation"][mod]["per_language"][code]) == {"macro_f1", "drop"}
-            assert set(m["missing_modality"][mod]) == {"missing_0", "missing_25", "missing_50", "missing_100"}
-            assert code in m["missing_modality"][mod]["missing_50"]["per_language"]
-        assert set(m["fusion_gain"]["per_language"][code]) == {"fused", "baseline", "gain"}
-        for when in ("before", "after"):
-            assert set(m["calibration"][when]["per_language"][code]) == {"ece", "brier", "nll"}
+        for name in m["models"]:
+            assert code in m["models"][name]["per_language"]
     # the synthetic signal is strongest in the source language and lives mostly in text
-    assert m["source_macro_f1"] > m["target_macro_f1"] and m["transfer_gap"] > 0
-    assert m["worst_language"] == "fr"
+    gap = m["transfer_gap_by_model"]["text"]["mean"]
+    assert gap["diff"] > 0 and gap["ci_low"] <= gap["diff"] <= gap["ci_high"]
     assert m["ablation"]["text"]["overall"]["drop"] > m["ablation"]["audio"]["overall"]["drop"]
-    assert m["fusion_gain"]["best_baseline"] == "text" and m["fusion_gain"]["selected_on"] == "val"
+    assert m["seeds"]["seeds"] == [42, 43]
+    assert m["few_shot"]["k"] == [0, 5] and m["few_shot"]["n_added"] == [0, 30]
+    assert m["few_shot"]["per_language"]["en"][0] == pytest.approx(m["per_language"]["en"]["macro_f1"])
 
     temp = json.loads((tmp_path / "models/temperature.json").read_text())
     assert temp["fitted_on"] == "val" and temp["temperature"] > 0
@@ -121,39 +138,26 @@ def test_evaluate_stage_end_to_end(stage_inputs, tmp_path, monkeypatch, mlflow_u
     assert m["calibration"]["temperature"] == pytest.approx(temp["temperature"])
 
     html = (tmp_path / "reports/eval.html").read_text()
-    assert html.count("data:image/png;base64,") >= 5
-    for name in ("English (en)", "German (de)", "French (fr)"):
+    assert html.count("data:image/png;base64,") >= 6  # five figures and the few-shot curve
+    for name in ("English (en)", "German (de)", "French (fr)", "late_fusion", "logreg"):
         assert name in html
-    assert "carry" in html and "What does each modality add?" in html
 
     plots = tmp_path / "plots/eval"
-    for name in ("per_language.csv", "ablation.csv", "missing_modality.csv", "missing_overall.csv", "reliability/before.csv", "reliability/after.csv", "confusion.csv",
-                 "confusion/de.csv", "per_language.png", "reliability.png", "confusion.png"):  # fmt: skip
+    for name in ("per_language.csv", "ablation.csv", "missing_overall.csv", "reliability/after.csv",
+                 "confusion.csv", "models.csv", "few_shot.csv", "few_shot.png", "per_language.png"):  # fmt: skip
         assert (plots / name).stat().st_size > 0, name
-    assert (plots / "confusion.csv").read_text().splitlines()[0] == "actual,predicted"
     assert len((plots / "confusion.csv").read_text().splitlines()) == 181
 
     mlflow.set_tracking_uri(mlflow_uri)
     runs = mlflow.search_runs(experiment_names=["babelfuse"], output_format="list")
     assert len(runs) == 1 and runs[0].info.run_name == "evaluate"
     run = runs[0]
-    metrics = run.data.metrics
-    assert metrics["test_macro_f1"] == pytest.approx(m["test_macro_f1"])
-    for key in ("transfer_gap", "source_macro_f1", "target_macro_f1", "test_macro_f1.de", "test_macro_f1.fr",
-                "test_ece_calibrated.de", "test_macro_f1_without_text.fr", "fusion_gain.de", "temperature"):  # fmt: skip
-        assert key in metrics, key
-    assert run.data.tags["stage"] == "evaluate" and run.data.tags["worst_language"] == "fr"
+    assert run.data.metrics["test_macro_f1"] == pytest.approx(head["test_macro_f1"])
+    for key in ("transfer_gap", "test_macro_f1.de", "fusion_gain_vs_val_chosen", "test_macro_f1_seed_std"):
+        assert key in run.data.metrics, key
+    assert run.data.tags["stage"] == "evaluate" and run.data.tags["seeds"] == "42,43"
     client = mlflow.MlflowClient(mlflow_uri)
     arts = {a.path for a in client.list_artifacts(run.info.run_id, "eval")}
-    assert {"eval/eval.json", "eval/eval.html", "eval/temperature.json"} <= arts
-    assert "plots/per_language.png" in {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert {"eval/eval.json", "eval/eval_detail.json", "eval/eval.html", "eval/temperature.json"} <= arts
 
 
-def test_evaluate_rejects_bad_params():
-    from babelfuse.errors import BabelfuseError
-    from babelfuse.evaluation.evaluate import check_params
-
-    with pytest.raises(BabelfuseError, match="evaluate.ci"):
-        check_params({"ci": 1.5})
-    with pytest.raises(BabelfuseError, match="missing_rates"):
-        check_params({"missing_rates": [0.0, 2.0]})

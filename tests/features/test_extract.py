@@ -14,7 +14,8 @@ from PIL import Image
 
 from babelfuse.errors import BabelfuseError
 from babelfuse.features.base import Encoder
-from babelfuse.features.extract import encode_media, encode_texts, main
+from babelfuse.features.extract import encode_media, encode_texts
+from babelfuse.stages.extract import main
 
 
 class RecordingEncoder(Encoder):
@@ -226,7 +227,8 @@ def test_stage_user_errors_exit_2_without_traceback(tmp_path: Path, mlflow_uri: 
             ]
         )
     assert exit_info.value.code == 2
-    assert "unknown text encoder 'nope'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "features.text.encoder" in err and "'nope'" in err and "Traceback" not in err
     with pytest.raises(SystemExit):
         main(
             [

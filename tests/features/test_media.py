@@ -13,7 +13,7 @@ import soundfile as sf
 from PIL import Image
 
 from babelfuse.errors import BabelfuseError
-from babelfuse.features.media import decode_audio, decode_image, read_bytes
+from babelfuse.features.media import MediaLimits, decode_audio, decode_image, read_bytes
 
 
 def _png(width: int = 20, height: int = 10, colour=(200, 30, 40), mode: str = "RGB") -> bytes:
@@ -112,7 +112,7 @@ def test_decompression_bomb_is_rejected_before_pixels_are_loaded():
     with pytest.raises(BabelfuseError, match="decompression bomb"):
         decode_image(bomb, 16)
     with pytest.raises(BabelfuseError, match="decompression bomb"):
-        decode_image(_png(30, 30), 16, max_pixels=899)
+        decode_image(_png(30, 30), 16, MediaLimits(image_max_pixels=899))
 
 
 def test_audio_is_resampled_to_the_requested_rate_and_mixed_to_mono():
@@ -139,4 +139,4 @@ def test_corrupt_or_too_long_audio_raises_a_clear_error():
     with pytest.raises(BabelfuseError, match="cannot decode audio"):
         decode_audio(_png(), 16_000)
     with pytest.raises(BabelfuseError, match="longer|limit"):
-        decode_audio(_wav(np.zeros(8000, np.float32), 8000), 16_000, max_seconds=0.5)
+        decode_audio(_wav(np.zeros(8000, np.float32), 8000), 16_000, MediaLimits(audio_max_seconds=0.5))

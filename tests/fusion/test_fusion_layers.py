@@ -6,11 +6,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from fusion_helpers import DIMS, PARAMS, make_batch
 
 from babelfuse.errors import BabelfuseError
 from babelfuse.fusion import FUSIONS, SingleModality
 from babelfuse.training.model import build_model, build_single_modality_model
+from helpers.fusion import DIMS, PARAMS, make_batch
 
 METHODS = sorted(FUSIONS)
 
@@ -86,8 +86,41 @@ def test_every_weight_is_trainable_and_gets_a_gradient(method: str) -> None:
     assert not dead, f"weights with no gradient: {dead}"
 
 
+def modality_weights(model: keras.Model, index: int) -> list:
+    """The fusion layer's weights that belong to modality ``index`` alone: its per-modality projections
+    (``per_modality_dense`` layers, named ``<prefix>_<index>``) and, for ``concat``, the kernel rows that
+    read that modality's features."""
+    fusion = model.get_layer("fusion")
+    own = [
+        w
+        for layer in fusion._flatten_layers(include_self=False)
+        if isinstance(layer, keras.layers.Dense) and layer.name.endswith(f"_{index}")
+        for w in layer.weights
+    ]
+    return own
+
+
+def with_garbage(model: keras.Model, batch: dict[str, np.ndarray], index: int) -> dict[str, np.ndarray]:
+    """Large random values in modality ``index``'s projection weights (kernel *and* bias) and in its
+    absent input slots, so whatever an absent modality's projections output is garbage, not a zero
+    vector mapped to a small bias. Returns the garbage batch; the model's weights are changed in place."""
+    rng = np.random.default_rng(index)
+    for w in modality_weights(model, index):
+        w.assign(rng.normal(scale=25.0, size=tuple(w.shape)).astype("float32"))
+    m = list(DIMS)[index]
+    noisy = dict(batch, **{m: batch[m].copy()})
+    absent = batch["mask"][:, index] == 0
+    noisy[m][absent] = rng.normal(scale=50.0, size=(int(absent.sum()), DIMS[m]))
+    return noisy
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_absent_modality_input_does_not_change_the_output(method: str, batch: dict[str, np.ndarray]) -> None:
+    """Garbage in the absent slots: the rows that lack a modality give the same output.
+
+    For ``concat`` (one shared Dense) this is the whole masking contract; the next test checks the
+    per-modality projections of the other methods, which input zeroing alone cannot protect.
+    """
     model = model_for(method)
     before = np.asarray(model(batch, training=False))
     rng = np.random.default_rng(7)
@@ -97,6 +130,29 @@ def test_absent_modality_input_does_not_change_the_output(method: str, batch: di
         noisy[m] = batch[m].copy()
         noisy[m][absent] = rng.normal(scale=50.0, size=(int(absent.sum()), DIMS[m]))
     np.testing.assert_array_equal(np.asarray(model(noisy, training=False)), before)
+
+
+PROJECTED = [m for m in METHODS if m != "concat"]  # concat has no per-modality projection
+
+
+@pytest.mark.parametrize("method", PROJECTED)
+@pytest.mark.parametrize("index", range(3))
+def test_an_absent_modality_projection_contributes_nothing(method: str, index: int, batch) -> None:
+    """Garbage through an absent modality's own projections (weights and inputs) must not reach the output.
+
+    Input zeroing alone does not make this pass: a Dense maps the zero vector to its (here: garbage)
+    bias, so a layer that forgets to mask a projection's *output* fails. The present rows must change,
+    which proves the garbage weights are on the path at all.
+    """
+    model = model_for(method)
+    before = np.asarray(model(batch, training=False))
+    assert modality_weights(model, index), f"{method}: no per-modality weights found for modality {index}"
+    after = np.asarray(model(with_garbage(model, batch, index), training=False))
+    absent = batch["mask"][:, index] == 0
+    np.testing.assert_allclose(after[absent], before[absent], rtol=1e-6, atol=1e-7)
+    assert np.abs(after[~absent] - before[~absent]).max() > 1e-4, (
+        f"{method}: garbage never reached the output"
+    )
 
 
 @pytest.mark.parametrize("method", METHODS)

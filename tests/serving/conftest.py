@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from serving_helpers import World, build_world
+
+from helpers.serving import World, build_world
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-from serving_helpers import World, b64
 from typer.testing import CliRunner
 
 from babelfuse.cli import app
+from helpers.serving import World, b64
 
 
 def test_predict_prints_label_and_probabilities_like_the_model(world: World, predictor) -> None:

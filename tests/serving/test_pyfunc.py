@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from serving_helpers import World, b64
 
 from babelfuse.labels import LABELS
+from helpers.serving import World, b64
 
 PROBS = ["prob_negative", "prob_neutral", "prob_positive"]
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from serving_helpers import World, b64
+
+from helpers.serving import World, b64
 
 pytestmark = pytest.mark.slow
 PROBS = ["prob_negative", "prob_neutral", "prob_positive"]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from babelfuse.errors import BabelfuseError
-from babelfuse.training.fuse import apply_scaler, fit_scaler, fuse, read_features
+from babelfuse.features.fuse import apply_scaler, fit_scaler, fuse, read_features
 from babelfuse.training.synthetic import synthetic_manifest, write_synthetic_features
 
 DIMS = {"text": 6, "image": 4, "audio": 3}

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from babelfuse.training import fuse, train
+from babelfuse.stages import fuse, train
 from babelfuse.training.fit import load_split, model_inputs
 from babelfuse.training.synthetic import synthetic_manifest, write_synthetic_features
 

@@ -1,4 +1,4 @@
-"""Fixtures for the tune stage tests (helpers live in tuning_helpers.py)."""
+"""Fixtures for the tune stage tests (helpers live in tests/helpers/tuning.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import mlflow
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
-from tuning_helpers import REPO, TEST_TUNE, TuneProject, write_split
+
+from helpers.tuning import TuneProject, build_tune_project
 
 
 @pytest.fixture(scope="session")
@@ -23,16 +23,7 @@ def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def tune_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_mlflow_db: Path) -> TuneProject:
     root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy2(REPO / "params.yaml", root / "params.yaml")
-    (root / "dvc.yaml").write_text("stages: {}\n")
-    project = TuneProject(root)
-    write_split(project.train, 90, seed=1)
-    write_split(project.val, 45, seed=2)
-    project.set_tune(**TEST_TUNE, storage=f"sqlite:///{tmp_path / 'optuna.db'}")
-    patch = yaml.safe_load((root / "params.yaml").read_text())
-    patch["train"].update(patience=10, hidden=8)
-    (root / "params.yaml").write_text(yaml.safe_dump(patch, sort_keys=False))
+    project = build_tune_project(root, f"sqlite:///{tmp_path / 'optuna.db'}")
     monkeypatch.chdir(root)
     monkeypatch.setenv("BABELFUSE_ROOT", str(root))
     shutil.copy2(empty_mlflow_db, tmp_path / "mlflow.db")

@@ -15,7 +15,8 @@ from collections import Counter
 import optuna
 import pytest
 from optuna.trial import TrialState
-from tuning_helpers import TuneProject, runs_of
+
+from helpers.tuning import TuneProject, runs_of
 
 DEFAULT_URL = "postgresql+psycopg2://babelfuse:babelfuse@127.0.0.1:5432/postgres"
 

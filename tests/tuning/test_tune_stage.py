@@ -11,10 +11,10 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
-from tuning_helpers import DIMS, TuneProject, counting_fit, runs_of, write_split
 
 from babelfuse.training.model import build_model
 from babelfuse.tuning.space import overlay
+from helpers.tuning import DIMS, TuneProject, counting_fit, runs_of, write_split
 
 # Every file opened by this process while a test records (the stage's reads, whatever the library).
 _OPENED: list[str] | None = None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from validation_helpers import png_header_only, write_png, write_wav
 
 from babelfuse.validation.media_checks import MediaLimits, check_audio, check_image, check_path, media_columns
 from babelfuse.validation.row_checks import as_text_column, class_balance, text_encoding_problem
+from helpers.validation import png_header_only, write_png, write_wav
 
 LIMITS = MediaLimits()
 

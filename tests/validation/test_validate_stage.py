@@ -19,10 +19,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from validation_helpers import LABELS, clean_frame, png_header_only, write_case, write_png, write_wav
 
 from babelfuse.errors import BabelfuseError
-from babelfuse.validation.validate import main, reset_docs
+from babelfuse.stages.validate import main
+from babelfuse.validation.validate import reset_docs
+from helpers.validation import LABELS, clean_frame, png_header_only, write_case, write_png, write_wav
 
 
 @dataclass
@@ -320,7 +321,7 @@ def test_module_entry_point_exits_2_without_traceback(tmp_path):
     case = write_case(tmp_path / "c", clean_frame(root), root)
     Path(case["manifest"]).write_bytes(b"\x00garbage")
     proc = subprocess.run(
-        [sys.executable, "-m", "babelfuse.validation.validate", *case["argv"]], capture_output=True, text=True
+        [sys.executable, "-m", "babelfuse.stages.validate", *case["argv"]], capture_output=True, text=True
     )
     assert proc.returncode == 2, proc.stderr
     assert "error: cannot read manifest" in proc.stderr and "Traceback" not in proc.stderr

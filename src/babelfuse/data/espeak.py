@@ -9,7 +9,11 @@ callback); it is not thread-safe, which the single-process generate stage does n
 from __future__ import annotations
 
 import ctypes
+import difflib
+import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +27,32 @@ ENDPAUSE = 0x1000
 PARAM_RATE, PARAM_VOLUME, PARAM_PITCH, PARAM_RANGE = 1, 2, 3, 4
 
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+class _VoiceStruct(ctypes.Structure):
+    """``espeak_VOICE`` of speak_lib.h (what ``espeak_ListVoices`` returns an array of)."""
+
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("languages", ctypes.c_void_p),  # (priority byte, language string) pairs, ends with a 0 byte
+        ("identifier", ctypes.c_char_p),
+        ("gender", ctypes.c_ubyte),
+        ("age", ctypes.c_ubyte),
+        ("variant", ctypes.c_ubyte),
+        ("xx1", ctypes.c_ubyte),
+        ("score", ctypes.c_int),
+        ("spare", ctypes.c_void_p),
+    ]
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One eSpeak NG voice: ``key`` is what ``espeak_SetVoiceByName`` (and labels.py) takes."""
+
+    key: str  # the voice file's name, e.g. "pt", "pt-BR", "cmn"
+    name: str  # e.g. "Portuguese (Brazil)"
+    identifier: str  # path below espeak-ng-data/lang, e.g. "roa/pt-BR"
+    languages: tuple[str, ...]  # language tags it speaks, best first, e.g. ("pt-br", "pt")
 
 
 @dataclass(frozen=True)
@@ -79,6 +109,10 @@ class _Engine:
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         lib.espeak_ng_SetRandSeed.restype = None
+        lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
+        lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_VoiceStruct))
+        lib.espeak_Info.argtypes = [ctypes.c_void_p]
+        lib.espeak_Info.restype = ctypes.c_char_p
 
     def _collect(self, wav, n: int, _events) -> int:
         if n > 0 and wav:
@@ -88,7 +122,9 @@ class _Engine:
     def set_voice(self, voice: str) -> None:
         if voice != self.voice:
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                raise BabelfuseError(f"eSpeak NG has no voice '{voice}' (labels.LANGUAGES espeak_voice)")
+                raise BabelfuseError(
+                    f"eSpeak NG has no voice '{voice}' (labels.LANGUAGES espeak_voice); {suggest_voices(voice)}"
+                )
             self.voice = voice
 
 
@@ -151,3 +187,105 @@ def text_to_phonemes(text: str, voice: str) -> str:
         if out:
             clauses.append(out.decode("utf-8", errors="replace").strip())
     return " ".join(c for c in clauses if c)
+
+
+def _languages(pointer: int | None) -> tuple[str, ...]:
+    """Decode ``espeak_VOICE.languages``: repeated (priority byte, NUL-terminated tag) until a 0 byte."""
+    tags: list[str] = []
+    offset = 0
+    while pointer:
+        if ctypes.string_at(pointer + offset, 1) == b"\0":  # priority 0 = end of the list
+            break
+        tag = ctypes.string_at(pointer + offset + 1)
+        tags.append(tag.decode("utf-8", errors="replace"))
+        offset += len(tag) + 2
+    return tuple(tags)
+
+
+@functools.lru_cache(maxsize=1)
+def list_voices() -> tuple[Voice, ...]:
+    """Every voice eSpeak NG offers (``espeak_ListVoices``), sorted by key; variants (``+f3``) excluded."""
+    array = engine().lib.espeak_ListVoices(None)
+    voices: list[Voice] = []
+    for i in range(10_000):  # NULL-terminated array
+        if not array[i]:
+            break
+        entry = array[i].contents
+        identifier = (entry.identifier or b"").decode("utf-8", errors="replace")
+        voices.append(
+            Voice(
+                key=identifier.rsplit("/", 1)[-1],
+                name=(entry.name or b"").decode("utf-8", errors="replace"),
+                identifier=identifier,
+                languages=_languages(entry.languages),
+            )
+        )
+    return tuple(sorted(voices, key=lambda v: v.key.lower()))
+
+
+def version() -> str:
+    """The eSpeak NG library version, e.g. "1.52.0"."""
+    return (engine().lib.espeak_Info(None) or b"?").decode()
+
+
+def _variant_exists(variant: str) -> bool:
+    import espeakng_loader
+
+    return (Path(espeakng_loader.get_data_path()) / "voices" / "!v" / variant).is_file()
+
+
+def has_voice(voice: str) -> bool:
+    """Whether ``voice`` names an eSpeak NG voice, decided from the voice list (no voice is loaded).
+
+    Like ``espeak_SetVoiceByName``, accepts (case-insensitively) a voice's file name (``pt-BR``), its
+    identifier (``roa/pt-BR``) or its name (``Portuguese (Brazil)``), optionally with ``+variant``;
+    stricter than eSpeak NG in one way: the variant must exist (eSpeak silently ignores an unknown one).
+    """
+    base, _, variant = voice.partition("+")
+    wanted = base.lower()
+    known = any(wanted in (v.key.lower(), v.identifier.lower(), v.name.lower()) for v in list_voices())
+    return bool(base) and known and (not variant or _variant_exists(variant))
+
+
+def voice_name(voice: str) -> str:
+    """eSpeak NG's name for a voice key, e.g. "pt-BR" -> "Portuguese (Brazil)"; the key itself if unknown."""
+    base = voice.partition("+")[0].lower()
+    return next((v.name for v in list_voices() if base in (v.key.lower(), v.identifier.lower())), voice)
+
+
+def voices_for(code: str) -> list[str]:
+    """Keys of the voices that speak language ``code`` or a regional form of it (pt: pt, pt-BR)."""
+    code = code.lower()
+    return [
+        v.key
+        for v in list_voices()
+        if any(tag.lower() == code or tag.lower().startswith(code + "-") for tag in v.languages)
+    ]
+
+
+def suggest_voices(voice: str, code: str | None = None) -> str:
+    """The line "closest available voices: ..." (difflib on keys, names, tags), plus the voices for ``code``."""
+    key_of: dict[str, str] = {}  # a voice's key, name or language tag (lower-case) -> its key
+    for v in list_voices():
+        for alias in (v.name, *v.languages, v.key):
+            key_of[alias.lower()] = v.key
+    close = difflib.get_close_matches(voice.lower(), list(key_of), n=10, cutoff=0.5)
+    keys = list(dict.fromkeys(key_of[c] for c in close))[:5]
+    text = f"closest available voices: {', '.join(keys) or 'none'}"
+    if code:
+        text += f"; voices for '{code}': {', '.join(voices_for(code)) or 'none'}"
+    return text
+
+
+def check_voices(voices: Iterable[tuple[str, str]], origin: str = "labels.LANGUAGES") -> None:
+    """Each ``(language code, voice)`` must name an eSpeak NG voice; else one error naming both.
+
+    Run before anything is rendered, so a wrong voice never costs half a dataset's media.
+    ``origin`` says where the voice was set, for the message.
+    """
+    for code, voice in voices:
+        if not has_voice(voice):
+            raise BabelfuseError(
+                f"language '{code}': eSpeak NG {version()} has no voice '{voice}' ({origin}); "
+                f"{suggest_voices(voice, code)}"
+            )

@@ -1,31 +1,27 @@
-"""The ``generate`` stage: build the synthetic multilingual, multimodal dataset (or import a user's).
+"""The ``generate`` stage's library: build the synthetic multilingual, multimodal dataset.
 
-``python -m babelfuse.data.generate --out data/raw`` reads ``seed`` and the ``data`` section of
-params.yaml. With ``data.source: generated`` it writes, offline and byte-for-byte reproducibly from
+The entry point :mod:`babelfuse.stages.generate` (``python -m babelfuse.stages.generate --out data/raw``)
+reads ``seed`` and the ``data`` section of params.yaml. With ``data.source: generated`` it writes, offline and byte-for-byte reproducibly from
 ``seed``: ``manifest.parquet``, ``images/*.png``, ``audio/*.wav``, ``latent.parquet`` (the hidden
 generative choices: which modalities carry the label, face cues, prosody) and ``source.json``.
 With ``data.source: manifest`` it imports ``data.manifest_path`` instead (see ``importer.py``).
 
 What goes into each post (and the split protocol) is decided in ``plan.py``; this module renders
-the media in worker processes, writes the files and logs the MLflow run.
+the media in worker processes and writes the files.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from babelfuse import paths
-from babelfuse.data import audio_gen, image_gen, text_gen
-from babelfuse.data.plan import Post, latent_frame, manifest_frame, plan_posts, split_sizes
-from babelfuse.errors import BabelfuseError, user_errors_exit
+from babelfuse.data import audio_gen, image_gen
+from babelfuse.data.plan import Post, latent_frame, manifest_frame, plan_posts
 from babelfuse.labels import LANGUAGES
 
 if TYPE_CHECKING:
@@ -64,6 +60,8 @@ def render_media(posts: list[Post], out: Path, data: dict[str, Any], workers: in
             LANGUAGES[p.lang].espeak_voice,
             p.prosody,
             p.audio_seed,
+            p.latent.clip_seconds,
+            p.latent.degraded,
         )
         for p in order
     ]
@@ -113,7 +111,7 @@ def generate_dataset(data: dict[str, Any], seed: int, out: Path, workers: int | 
     latent = latent_frame(posts)
     latent["audio_seconds"] = np.round(durations, 4)
     latent.to_parquet(out / "latent.parquet", index=False)
-    write_source(out / "source.json", "generated", out, seed=seed, size=data.get("size", "default"))
+    write_source(out / "source.json", "generated", out, seed=seed, size=data["size"])
     return frame
 
 
@@ -127,47 +125,3 @@ def counts(frame: pd.DataFrame) -> dict[str, float]:
         for label, n in part["label"].value_counts().items():
             metrics[f"n_{split}_{label}"] = float(n)
     return metrics
-
-
-@user_errors_exit
-def main(argv: list[str] | None = None) -> None:
-    from babelfuse import logs, tracking
-    from babelfuse.data import importer
-    from babelfuse.params import load_section
-
-    logs.setup()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=paths.RAW, help="output folder (data/raw)")
-    parser.add_argument("--params", type=Path, default=paths.PARAMS)
-    args = parser.parse_args(argv)
-    seed, data = int(load_section("seed", args.params)), load_section("data", args.params)
-    source = data.get("source", "generated")
-    params = {"seed": seed, "data": data}
-    start = time.perf_counter()
-    if source == "manifest":
-        manifest_path = Path(data["manifest_path"])
-        log.info("data.source=manifest: importing data.manifest_path=%s", manifest_path)
-        frame = importer.import_manifest(manifest_path, args.out)
-        inputs = [manifest_path]
-    elif source == "generated":
-        sizes = split_sizes(data)
-        log.info("data.source=generated: building the dataset offline from seed=%d", seed)
-        log.info("data.size=%s -> %s; data.languages=%s; data.source_langs=%s (train/val only in these)",
-                 data.get("size"), sizes, data["languages"], data["source_langs"])  # fmt: skip
-        log.info("data.informativeness=%s; data.image_size=%s; data.audio_sample_rate=%s; data.audio_noise_db=%s",
-                 data["informativeness"], data["image_size"], data["audio_sample_rate"], data["audio_noise_db"])  # fmt: skip
-        frame = generate_dataset(data, seed, args.out)
-        inputs = [Path(text_gen.__file__).parent / "languages"]
-    else:
-        raise BabelfuseError(f"data.source={source!r} must be 'generated' or 'manifest'")
-    seconds = time.perf_counter() - start
-    log.info("wrote %d posts to %s in %.1f s", len(frame), args.out / "manifest.parquet", seconds)
-    with tracking.stage_run("generate", params, inputs=inputs) as _run:
-        import mlflow
-
-        mlflow.log_metrics({**counts(frame), "seconds": seconds})
-        mlflow.set_tag("data_source", source)
-
-
-if __name__ == "__main__":
-    main()

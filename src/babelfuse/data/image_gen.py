@@ -2,8 +2,9 @@
 
 Why a face: it is a visual sentiment cue that a classic image encoder can pick up but not trivially
 (random position, scale, rotation, colours, background clutter and pixel noise get in the way).
-When the image is *not informative* for a post the face is ambiguous: a flat-ish mouth and eye/brow
-cues taken from labels drawn independently of the post's label, so the image alone says nothing.
+When the image is *not informative* for a post each cue (mouth, brows, eyes) follows the
+distribution of its own label drawn uniformly and independently of the post's label (a mixture
+over classes): the image then carries no class information, and it is not a `neutral` face.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ MOUTH_MEAN = {"negative": -0.85, "neutral": 0.0, "positive": 0.85}  # curvature:
 BROW_MEAN = {"negative": -18.0, "neutral": 0.0, "positive": 8.0}  # inner-end slant, degrees (- = V)
 EYES_MEAN = {"negative": 0.45, "neutral": 0.95, "positive": 0.6}  # eye height / width
 MOUTH_SD, BROW_SD, EYES_SD = 0.25, 8.0, 0.15
-AMBIGUOUS_MOUTH_SD = 0.25  # non-informative mouth: N(0, this), label-independent
+CUE_LIMITS: dict[str, tuple[float, float]] = {"mouth": (-1.2, 1.2), "brow": (-40.0, 30.0), "eyes": (0.15, 1.3)}
 NOISE_SD = 8.0  # Gaussian pixel noise (0-255 scale)
 ROTATION = 12.0  # degrees, uniform in [-ROTATION, ROTATION]
 FACE_SCALE = (0.65, 0.9)  # face side / image side, uniform
@@ -38,19 +39,18 @@ class FaceCues:
 
 
 def draw_cues(label: str, informative: bool, rng: np.random.Generator) -> FaceCues:
-    """Cues that express ``label`` (informative) or mixed cues independent of it (ambiguous)."""
+    """Cues that express ``label`` (informative) or each cue of an independent uniform label (not)."""
     if informative:
         mouth_label = brow_label = eyes_label = label
-        mouth = rng.normal(MOUTH_MEAN[mouth_label], MOUTH_SD)
     else:
-        brow_label, eyes_label = (LABELS[i] for i in rng.integers(0, len(LABELS), size=2))
-        mouth = rng.normal(0.0, AMBIGUOUS_MOUTH_SD)
+        mouth_label, brow_label, eyes_label = (LABELS[i] for i in rng.integers(0, len(LABELS), size=3))
+    mouth = rng.normal(MOUTH_MEAN[mouth_label], MOUTH_SD)
     brow = rng.normal(BROW_MEAN[brow_label], BROW_SD)
     eyes = rng.normal(EYES_MEAN[eyes_label], EYES_SD)
     return FaceCues(
-        mouth=float(np.clip(mouth, -1.2, 1.2)),
-        brow=float(np.clip(brow, -40, 30)),
-        eyes=float(np.clip(eyes, 0.15, 1.3)),
+        mouth=float(np.clip(mouth, *CUE_LIMITS["mouth"])),
+        brow=float(np.clip(brow, *CUE_LIMITS["brow"])),
+        eyes=float(np.clip(eyes, *CUE_LIMITS["eyes"])),
     )
 
 

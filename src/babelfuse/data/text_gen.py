@@ -79,14 +79,41 @@ def slot_names(template: str) -> tuple[str, ...]:
     return tuple(sorted(set(_SLOT.findall(template))))
 
 
+QUOTE_HINT = "quote the whole entry"
+
+
+def _as_written(mapping: dict) -> str:
+    """Best guess at the unquoted line YAML turned into ``mapping`` ("The food: awful.", "{item}")."""
+    parts = [f"{{{k}}}" if v is None else f"{k}: {v}" for k, v in mapping.items()]
+    return ", ".join(parts)
+
+
+def _mapping_entry_error(value: dict, where: str) -> BabelfuseError:
+    """A sentence YAML read as a mapping: an unquoted ': ' inside it, or a leading '{'."""
+    written = _as_written(value)
+    cause = (
+        "an unquoted entry that starts with '{' is a YAML mapping"
+        if any(v is None for v in value.values())
+        else "YAML reads an unquoted ': ' inside a sentence as 'key: value'"
+    )
+    return BabelfuseError(
+        f'{where} is the mapping {value!r}, not a sentence ({cause}); {QUOTE_HINT}: - "{written}"'
+    )
+
+
 def _phrase(value: Any, where: str) -> Phrase:
     """A YAML entry is a string or ``{text: ..., speak: ...}`` (speak optional)."""
     if isinstance(value, str) and value.strip():
         return Phrase(value, value)
+    if isinstance(value, dict) and "text" not in value and value:
+        raise _mapping_entry_error(value, where)
     if isinstance(value, dict) and isinstance(value.get("text"), str) and value["text"].strip():
         unknown = set(value) - {"text", "speak"}
         if unknown:
-            raise BabelfuseError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: text, speak")
+            raise BabelfuseError(
+                f"{where}: unknown key(s) {sorted(unknown)}; allowed: text, speak "
+                f"(if a sentence contains ': ', {QUOTE_HINT})"
+            )
         speak = value.get("speak", value["text"])
         if not isinstance(speak, str) or not speak.strip():
             raise BabelfuseError(f"{where}: 'speak' must be a non-empty string")
@@ -125,6 +152,23 @@ def available_languages(directory: Path = LANGUAGES_DIR) -> list[str]:
     return [c for c in LANGUAGES if c in codes] + sorted(codes - set(LANGUAGES))
 
 
+def _yaml_error_hint(err: yaml.YAMLError, path: Path) -> str:
+    """One line: where the YAML broke, what on that line, and the usual fix for sentences."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    if mark is None:
+        return f"({problem})"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    line = lines[mark.line].strip() if mark.line < len(lines) else ""
+    entry = line[1:].strip() if line.startswith("-") else line.partition(": ")[2].strip()
+    hint = ""
+    if entry.startswith("{") and not entry.rstrip().endswith("}"):
+        hint = f"; an unquoted entry that starts with '{{' is a YAML mapping: {QUOTE_HINT}"
+    elif "mapping values" in problem or "unhashable" in problem:
+        hint = f"; YAML reads an unquoted ': ' or '{{' inside a sentence as a mapping: {QUOTE_HINT}"
+    return f"(line {mark.line + 1}: {problem}): {line!r}{hint}"
+
+
 @functools.lru_cache(maxsize=64)
 def load_language(code: str, directory: Path = LANGUAGES_DIR) -> LanguageFile:
     """Parse and check one language file (cached: files are read once per process)."""
@@ -135,7 +179,7 @@ def load_language(code: str, directory: Path = LANGUAGES_DIR) -> LanguageFile:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
-        raise BabelfuseError(f"{path}: not valid YAML: {err}") from None
+        raise BabelfuseError(f"{path}: not valid YAML {_yaml_error_hint(err, path)}") from None
     if not isinstance(doc, dict):
         raise BabelfuseError(f"{path}: expected a mapping with keys code, name, templates, slots")
     if doc.get("code") != code:
@@ -237,9 +281,9 @@ def _capitalize_first(text: str) -> str:
     return text
 
 
-def render(spec: TextSpec, lang: str) -> RenderedText:
+def render(spec: TextSpec, lang: str, directory: Path = LANGUAGES_DIR) -> RenderedText:
     """Write a spec in one language (and the form eSpeak NG should read)."""
-    data = load_language(lang)
+    data = load_language(lang, directory)
     key = _key(spec)
     templates = data.templates[key]
     if not 0 <= spec.template < len(templates):

@@ -178,3 +178,19 @@ def confusion_grid(confusion: dict[str, np.ndarray]) -> bytes:
     fig.supxlabel("predicted", fontsize=9)
     fig.supylabel("actual", fontsize=9)
     return _png(fig)
+
+
+def few_shot_lines(curve: dict[str, Any]) -> bytes:
+    """Test macro-F1 per language against k labelled target-language posts per class (k = 0: zero-shot)."""
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    ks = curve["k"]
+    for code, ys in curve["per_language"].items():
+        ax.plot(ks, ys, marker="o", lw=1, label=code)
+    ax.plot(ks, curve["target_mean"], marker="s", lw=2.5, color="black", label="target mean")
+    ax.axhline(CHANCE_F1, color="grey", ls=":", lw=1)
+    ax.set_xlabel("labelled target-language posts per class (k)")
+    ax.set_ylabel("test macro-F1")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Few-shot target-language curve")
+    ax.legend(fontsize=7, ncol=2)
+    return _png(fig)

@@ -65,3 +65,8 @@ def mlflow_metrics(m: dict[str, Any]) -> dict[str, float]:
             for k, v in d.items():
                 put(f"test_{k}{suffix}.{code}", v)
     return flat
+
+
+def numbers(d: dict[str, Any]) -> dict[str, float]:
+    """The numeric entries of a flat dict (the eval.json headline) as MLflow metrics."""
+    return {k: float(v) for k, v in d.items() if isinstance(v, int | float) and not isinstance(v, bool)}

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from babelfuse import paths
-from babelfuse.errors import BabelfuseError
+from babelfuse.errors import BabelfuseError, load_keras
 
 log = logging.getLogger("babelfuse.evaluate")
 
@@ -43,13 +43,9 @@ def source_languages(train_npz: Path) -> list[str]:
 
 def load_model(path: Path):
     """A Keras model file, custom fusion layers registered, ``safe_mode=True`` (no arbitrary code)."""
-    import keras
-
-    import babelfuse.fusion  # noqa: F401  (registers the custom layers)
-
     if not path.exists():
         raise BabelfuseError(f"{path}: model file missing; run the train stage first")
-    return keras.saving.load_model(path, safe_mode=True)
+    return load_keras(path)  # unreadable: named as corrupt
 
 
 def predictor(model, batch_size: int = 4096) -> Predict:
@@ -83,6 +79,90 @@ def load_baselines(folder: Path) -> dict[str, Predict]:
     if missing:
         log.warning("baselines missing for %s: the best baseline is chosen among %s", missing, sorted(found))
     return {m: predictor(load_model(p)) for m, p in found.items()}
+
+
+def logreg_predictor(path: Path) -> Predict:
+    """The all-features LogisticRegression saved by the train stage as JSON (``coef``, ``intercept``, ``classes``).
+
+    Multinomial: ``softmax(x @ coef.T + intercept)`` on the concatenated features and mask, as
+    :func:`babelfuse.training.baselines.concatenated` builds them.
+    """
+    import json
+
+    from babelfuse.evaluation.calibration import softmax
+    from babelfuse.training.baselines import concatenated
+
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        coef, intercept = (
+            np.asarray(saved["coef"], dtype=np.float64),
+            np.asarray(saved["intercept"], dtype=np.float64),
+        )
+        classes = [int(c) for c in saved["classes"]]
+    except (KeyError, TypeError, ValueError) as err:
+        raise BabelfuseError(
+            f"{path}: not a saved LogisticRegression (needs coef, intercept, classes): {err}"
+        ) from None
+
+    def predict(inputs: dict[str, np.ndarray]) -> np.ndarray:
+        probs = np.zeros((len(inputs["mask"]), 3))
+        probs[:, classes] = softmax(concatenated(inputs) @ coef.T + intercept)
+        return probs
+
+    return predict
+
+
+def seed_folders(models: Path, seeds: list[int]) -> dict[int, Path]:
+    """``{seed: models/seeds/<seed>}`` for each seed the train stage wrote.
+
+    Without ``models/seeds/`` (a train stage from before seeds) the single model set in ``models/``
+    stands for the first seed, with a warning.
+    """
+    found = {
+        s: models / "seeds" / str(s) for s in seeds if (models / "seeds" / str(s) / "model.keras").exists()
+    }
+    if found:
+        missing = [s for s in seeds if s not in found]
+        if missing:
+            raise BabelfuseError(
+                f"{models / 'seeds'}: no model for evaluate.seeds {missing}; re-run the train stage"
+            )
+        return found
+    log.warning("%s: no per-seed models; evaluating %s as seed %d only", models / "seeds", models, seeds[0])
+    return {seeds[0]: models}
+
+
+def load_seed_models(folder: Path) -> tuple[Predict, dict[str, Predict]]:
+    """(fused predict, ``{text, image, audio[, logreg]}`` predicts) of one seed's folder."""
+    baselines = load_baselines(folder / "baselines")
+    if (folder / "baselines" / "logreg.json").exists():
+        baselines["logreg"] = logreg_predictor(folder / "baselines" / "logreg.json")
+    return predictor(load_model(folder / "model.keras")), baselines
+
+
+def refit_predictor(params: dict, val: dict[str, np.ndarray], seed: int) -> Callable[[dict[str, np.ndarray]], Predict]:
+    """``train split -> predict`` that refits the fused model with the train stage's params and seed
+    (early stopping on ``val``, which holds source languages only): the few-shot curve's refits."""
+    from babelfuse.training.fit import fit_model
+
+    def fit(train: dict[str, np.ndarray]) -> Predict:
+        return predictor(fit_model(params, train, val, seed).model)
+
+    return fit
+
+
+def load_splits(fused: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Every fused split present (``train``, ``val`` and ``test`` are required; ``gate`` is never read here)."""
+    from babelfuse.training.fit import load_split
+
+    for split in ("train", "val", "test"):
+        if not paths.fused_split(split, fused).exists():
+            raise BabelfuseError(f"{paths.fused_split(split, fused)}: missing; run the fuse stage first")
+    return {
+        split: load_split(paths.fused_split(split, fused))
+        for split in ("train", "val", "test", "fewshot")
+        if paths.fused_split(split, fused).exists()
+    }
 
 
 def load_inputs(fused: Path, model_path: Path, baselines: Path) -> EvalInputs:

@@ -122,8 +122,27 @@ def write_plots(
                 [[actual[i], predicted[i]] for i in idx],
             )
         )
+    written += extra_plots(out, metrics)
     for name, png in figures.items():
         path = out / f"{name}.png"
         path.write_bytes(png)
         written.append(path)
+    return written
+
+
+def extra_plots(out: Path, metrics: dict[str, Any]) -> list[Path]:
+    """``models.csv`` (every model's macro-F1 per language with CIs) and ``few_shot.csv`` when there is a curve."""
+    rows = []
+    for name, d in metrics.get("models", {}).items():
+        for lang, s in {"overall": d["overall"], **d["per_language"]}.items():
+            rows.append([name, lang, s["macro_f1"], s["macro_f1_ci_low"], s["macro_f1_ci_high"]])
+    written = [_write_csv(out / "models.csv", ["model", "lang", "macro_f1", "ci_low", "ci_high"], rows)]
+    curve = metrics.get("few_shot")
+    if curve:
+        rows = [
+            [k, lang, f1]
+            for lang, values in {"target_mean": curve["target_mean"], **curve["per_language"]}.items()
+            for k, f1 in zip(curve["k"], values, strict=True)
+        ]
+        written.append(_write_csv(out / "few_shot.csv", ["k", "lang", "macro_f1"], rows))
     return written

@@ -10,6 +10,7 @@ import base64
 import html
 from typing import Any
 
+from babelfuse.evaluation import report_sections as sections
 from babelfuse.evaluation.figures import CHANCE_F1
 from babelfuse.labels import LABELS, LANGUAGES
 from babelfuse.paths import MODALITIES
@@ -64,15 +65,24 @@ def _signed(x: float) -> str:
     return f'<span class="{cls}">{x:+.3f}</span>'
 
 
-def transfer_verdict(lang: dict[str, float], source_f1: float) -> str:
-    """Plain-words answer for one target language, from its CI against the source score and chance."""
-    if lang["macro_f1_ci_high"] >= source_f1:
-        return "carries over: the source score lies within this language's 95 % CI"
+def transfer_verdict(lang: dict[str, float], gap: dict[str, float] | None) -> str:
+    """Plain-words answer for one target language from the *paired* CI of its gap to the source.
+
+    ``gap`` is the source-minus-target macro-F1 with its paired group-bootstrap CI; ``lang`` the
+    language's own score and CI (for the comparison with chance).
+    """
+    if gap is None or gap["ci_low"] is None or gap["ci_low"] <= 0:
+        return "carries over: the paired CI of the gap to the source includes 0"
     if lang["macro_f1_ci_low"] > CHANCE_F1:
         return (
-            f"carries over partially: {source_f1 - lang['macro_f1']:.3f} below the source, still above chance"
+            f"carries over partially: {gap['diff']:.3f} below the source "
+            f"(paired CI [{gap['ci_low']:.3f}, {gap['ci_high']:.3f}]), still above chance"
         )
     return "does not carry over: not distinguishable from chance (1/3)"
+
+
+def _gap(metrics: dict[str, Any], code: str, model: str = "fused") -> dict[str, float] | None:
+    return ((metrics.get("transfer_gap_by_model") or {}).get(model) or {}).get("per_language", {}).get(code)
 
 
 def modality_role(modality: str, drop: float) -> str:
@@ -110,12 +120,12 @@ def modality_sentence(code: str, metrics: dict[str, Any]) -> str:
 
 def short_answer(metrics: dict[str, Any], source: list[str]) -> str:
     """The two questions answered in two sentences, before any table."""
-    per, src_f1 = metrics["per_language"], metrics["source_macro_f1"]
+    per = metrics["per_language"]
     groups: dict[str, list[str]] = {"fully": [], "partially": [], "not": []}
     for code, d in per.items():
         if code in source:
             continue
-        verdict = transfer_verdict(d, src_f1 if src_f1 is not None else float("nan"))
+        verdict = transfer_verdict(d, _gap(metrics, code))
         key = "not" if verdict.startswith("does not") else "partially" if "partially" in verdict else "fully"
         groups[key].append(code)
     phrases = (("fully", "carries over fully to"), ("partially", "carries over only partially to"),
@@ -167,7 +177,7 @@ def render(metrics: dict[str, Any], figures: dict[str, bytes], confusion: dict[s
     rows = []
     for code, d in per.items():
         is_src = code in source
-        verdict = "source language" if is_src else transfer_verdict(d, src_f1)
+        verdict = "source language" if is_src else transfer_verdict(d, _gap(metrics, code))
         rows.append(
             [
                 html.escape(lang_name(code)),
@@ -253,10 +263,19 @@ def render(metrics: dict[str, Any], figures: dict[str, bytes], confusion: dict[s
     rows = [[label] + [int(v) for v in overall[i]] for i, label in enumerate(LABELS)]
     out.append(_table(["actual \\ predicted", *LABELS], rows))
     out.append(_img(figures["confusion"], "confusion matrices"))
+    out += [
+        sections.baselines_section(metrics),
+        sections.gains_section(metrics),
+        sections.transfer_by_modality_section(metrics),
+        sections.seeds_section(metrics),
+        sections.few_shot_section(metrics, figures.get("few_shot"), _img),
+    ]
     boot = metrics["bootstrap"]
     out.append(
-        f"<h2>How these numbers were made</h2><p>Test split only. 95 % intervals: percentile bootstrap, "
-        f"{boot['resamples']} resamples (seed {boot['seed']}, level {boot['ci']}). Chance macro-F1 ≈ 1/3. "
+        f"<h2>How these numbers were made</h2><p>Test split only. 95 % intervals: percentile group bootstrap, "
+        f"{boot['resamples']} resamples of the {boot.get('groups', '?')} translation groups (a meaning with all its "
+        f"languages; one draw shared by every model and language, so differences are paired; seed {boot['seed']}, "
+        f"level {boot['ci']}). Chance macro-F1 ≈ 1/3. "
         "Baseline choice and temperature use source <code>val</code> only.</p></body></html>"
     )
     return "\n".join(out)

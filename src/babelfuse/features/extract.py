@@ -1,7 +1,6 @@
-"""Extract stage: one modality of the validated manifest -> ``data/features/<modality>.*``.
+"""The extract stages' library: one modality of the validated manifest -> ``data/features/<modality>.*``.
 
-    python -m babelfuse.features.extract text --manifest data/validated/manifest.parquet \
-        --out data/features --metrics metrics/extract_text.json
+The entry point is :mod:`babelfuse.stages.extract` (``python -m babelfuse.stages.extract text``).
 
 Reads only ``params.yaml: features.<modality>``. Every manifest row gets one feature row, in manifest
 order: a missing modality (null text or path) or media that cannot be read or decoded gets a zero
@@ -12,7 +11,6 @@ time, so memory does not grow with the dataset. Same inputs and params -> byte-i
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -23,18 +21,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from babelfuse import logs, paths, tracking
-from babelfuse.data.manifest import load_manifest
-from babelfuse.errors import BabelfuseError, user_errors_exit
+from babelfuse import paths
+from babelfuse.errors import BabelfuseError
 from babelfuse.features.base import Encoder
 from babelfuse.features.registry import get_encoder
-from babelfuse.params import load_section
 
 log = logging.getLogger("babelfuse.features.extract")
 
 MEDIA_COLUMNS: dict[str, str] = {"image": "image_path", "audio": "audio_path"}
-DEFAULT_BATCH_SIZE = 64
-DEFAULT_MAX_BYTES = 50_000_000  # per media file; features.<m>.max_bytes overrides
 
 
 def _is_null(value: Any) -> bool:
@@ -62,11 +56,11 @@ def decode_source(source: str | bytes | Path, modality: str, root: Path | None, 
     """Read and decode one media source the way the encoder expects it (BabelfuseError if it can't)."""
     from babelfuse.features import media
 
-    data = media.read_bytes(source, root, int(params.get("max_bytes", DEFAULT_MAX_BYTES)))
+    data = media.read_bytes(source, root, int(params["max_bytes"]))
     if modality == "image":
-        return media.decode_image(data, int(params.get("size", 96)))
+        return media.decode_image(data, int(params["size"]))
     if modality == "audio":
-        return media.decode_audio(data, int(params.get("sample_rate", 16000)))
+        return media.decode_audio(data, int(params["sample_rate"]))
     raise BabelfuseError(f"unknown media modality '{modality}' (expected image or audio)")
 
 
@@ -156,12 +150,7 @@ def build_encoder(modality: str, params: dict) -> tuple[Encoder, int, float]:
 
     Called before the MLflow run starts, so a wrong encoder name fails fast without a failed run.
     """
-    spec = params.get("encoder")
-    if not spec:
-        raise BabelfuseError(f"params.yaml: features.{modality}.encoder is not set")
-    batch_size = int(params.get("batch_size", DEFAULT_BATCH_SIZE))
-    if batch_size < 1:
-        raise BabelfuseError(f"features.{modality}.batch_size must be >= 1, got {batch_size}")
+    spec, batch_size = params["encoder"], int(params["batch_size"])  # validated by babelfuse.config
     log.info("features.%s.encoder=%s, features.%s.batch_size=%d", modality, spec, modality, batch_size)
     started = time.perf_counter()
     encoder = get_encoder(modality, str(spec), params)
@@ -220,65 +209,3 @@ def write_outputs(
     paths.features_meta(modality, out).write_text(
         json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
-
-
-def _numeric(record: dict[str, Any]) -> dict[str, float]:
-    return {
-        k: float(v)
-        for k, v in record.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
-    }
-
-
-@user_errors_exit
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("modality", choices=paths.MODALITIES)
-    parser.add_argument("--manifest", type=Path, default=paths.VALIDATED_MANIFEST)
-    parser.add_argument("--out", type=Path, default=paths.FEATURES)
-    parser.add_argument("--metrics", type=Path, default=None, help="default: metrics/extract_<modality>.json")
-    parser.add_argument("--params", type=Path, default=paths.PARAMS)
-    args = parser.parse_args(argv)
-    logs.setup()
-    modality: str = args.modality
-    params = load_section("features", args.params).get(modality)
-    if not isinstance(params, dict):
-        raise BabelfuseError(f"params.yaml has no 'features.{modality}' section")
-    manifest = load_manifest(args.manifest)
-    frame = manifest.frame
-    inputs = [args.manifest] + ([] if modality == "text" else [args.manifest.parent / "source.json"])
-    input_column(modality, frame)
-    built = build_encoder(modality, params)
-    with tracking.stage_run(
-        f"extract_{modality}", {"features": {modality: params}}, inputs=inputs, run_name=f"extract:{modality}"
-    ) as run:
-        import mlflow
-
-        features, present, meta = extract(modality, frame, manifest.data_root, params, built)
-        write_outputs(args.out, modality, frame["sample_id"].astype(str).tolist(), features, present, meta)
-        metrics = dict(meta)
-        mlflow.set_tags({"encoder": meta["encoder"], "encoder_version": meta["encoder_version"]})
-        mlflow.log_metrics(_numeric(meta))
-        if modality == "text":
-            from babelfuse.features.crosslingual import crosslingual_sanity, mlflow_metrics, summary
-
-            metrics["crosslingual"] = crosslingual_sanity(features, present, frame)
-            mlflow.log_metrics(mlflow_metrics(metrics["crosslingual"]))
-            log.info("%s", summary(metrics["crosslingual"]))
-        metrics_path = args.metrics or paths.METRICS / f"extract_{modality}.json"
-        metrics_path.parent.mkdir(parents=True, exist_ok=True)
-        metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        log.info(
-            "extract:%s: %d rows (%d missing) -> %s in %.1f s (%s rows/s), MLflow run %s",
-            modality,
-            meta["rows"],
-            meta["missing"],
-            args.out,
-            meta["seconds"],
-            meta["rows_per_second"],
-            run.info.run_id,
-        )
-
-
-if __name__ == "__main__":
-    main()

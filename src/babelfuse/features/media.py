@@ -12,18 +12,85 @@ import base64
 import binascii
 import io
 import re
-from math import gcd
+from dataclasses import dataclass, fields
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from babelfuse.data.manifest import resolve_inside
 from babelfuse.errors import BabelfuseError
 
-DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: far above any real photo we need, far below a bomb
-DEFAULT_MAX_SECONDS = 600.0
+IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP")  # Pillow never tries EPS, PSD, ... (no external programs)
+_MAX_RESAMPLE_DENOMINATOR = 1000  # keeps the polyphase filter small whatever the declared rate
 _BASE64_CHARS = re.compile(r"^[A-Za-z0-9+/_-]*={0,2}$")
 _MAX_PATH_CHARS = 4096
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """Bounds on one media file, checked on its header before any work proportional to its size.
+
+    One object for the validate stage (``params.yaml: validate.*``) and the served model (stored in
+    its ``serving.json``), so serving accepts what validation accepts. ``audio_sample_rate``,
+    ``audio_min_seconds`` and ``audio_min_rms`` are data-quality checks of the validate stage only;
+    the rest bounds decoding cost: the served model resamples any rate in
+    ``[audio_min_rate, audio_max_rate]``.
+    """
+
+    image_max_side: int = 4096
+    image_max_pixels: int = 4_000_000
+    audio_sample_rate: int = 16000
+    audio_min_seconds: float = 0.2
+    audio_max_seconds: float = 30.0
+    audio_min_rms: float = 0.001
+    audio_min_rate: int = 4000
+    audio_max_rate: int = 96000
+    audio_max_channels: int = 2
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], **override: Any) -> MediaLimits:
+        """The fields named in ``params`` (other keys ignored), then ``override``."""
+        names = {f.name: type(getattr(cls, f.name)) for f in fields(cls)}
+        chosen = {k: names[k](v) for k, v in {**params, **override}.items() if k in names}
+        return cls(**chosen)
+
+    @property
+    def audio_max_frames(self) -> int:
+        """Frames (per channel) a clip may decode to: the longest clip at the highest rate."""
+        return int(self.audio_max_seconds * self.audio_max_rate)
+
+
+def check_image_header(width: int, height: int, image_format: str | None, limits: MediaLimits) -> None:
+    """Format, side and pixel count from the header, before any pixel is decoded."""
+    if image_format not in IMAGE_FORMATS:
+        raise BabelfuseError(f"image format {image_format} is not one of {list(IMAGE_FORMATS)}")
+    if width <= 0 or height <= 0:
+        raise BabelfuseError(f"image has an empty size {width}x{height}")
+    if width * height > limits.image_max_pixels:
+        raise BabelfuseError(
+            f"image is {width}x{height} = {width * height:,} pixels, more than the limit of "
+            f"{limits.image_max_pixels:,} (possible decompression bomb)"
+        )
+    if max(width, height) > limits.image_max_side:
+        raise BabelfuseError(
+            f"image is {width}x{height}: a side is longer than the limit of {limits.image_max_side:,} pixels"
+        )
+
+
+def check_audio_header(rate: int, channels: int, frames: int, limits: MediaLimits) -> None:
+    """Sample rate, channels and duration from the header, before any sample is decoded."""
+    if not limits.audio_min_rate <= rate <= limits.audio_max_rate:
+        raise BabelfuseError(
+            f"audio sample rate {rate:,} Hz is outside {limits.audio_min_rate:,}-{limits.audio_max_rate:,} Hz"
+        )
+    if not 1 <= channels <= limits.audio_max_channels:
+        raise BabelfuseError(f"audio has {channels} channels; at most {limits.audio_max_channels} are accepted")
+    if frames > limits.audio_max_seconds * rate:
+        raise BabelfuseError(
+            f"audio is {frames / rate:.1f} s long, more than the limit of {limits.audio_max_seconds:g} s"
+        )
 
 
 def read_bytes(source: str | bytes | bytearray | Path, root: Path | None, max_bytes: int) -> bytes:
@@ -56,8 +123,8 @@ def read_bytes(source: str | bytes | bytearray | Path, root: Path | None, max_by
                 return _read_file(path, max_bytes)
         except BabelfuseError as err:  # escapes the root: remember, but it may still be base64
             path_error = err
-        except OSError:
-            pass
+        except (OSError, RuntimeError, ValueError) as err:  # symlink loops, NUL bytes, permissions
+            path_error = BabelfuseError(f"media path {_preview(text)} is not usable ({type(err).__name__})")
     decoded = _decode_base64(text, max_bytes)
     if decoded is not None:
         return decoded
@@ -67,20 +134,13 @@ def read_bytes(source: str | bytes | bytearray | Path, root: Path | None, max_by
     raise BabelfuseError(f"media source {_preview(text)} is neither an existing file{where} nor valid base64")
 
 
-def decode_image(data: bytes, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Encoded image bytes -> (size, size, 3) uint8 RGB; transparency is composited on white."""
+def decode_image(data: bytes, size: int, limits: MediaLimits = MediaLimits()) -> np.ndarray:
+    """Encoded PNG/JPEG/WebP bytes -> (size, size, 3) uint8 RGB; transparency is composited on white."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            width, height = img.size
-            if width <= 0 or height <= 0:
-                raise BabelfuseError(f"image has an empty size {width}x{height}")
-            if width * height > max_pixels:
-                raise BabelfuseError(
-                    f"image is {width}x{height} = {width * height:,} pixels, more than the limit of "
-                    f"{max_pixels:,} (possible decompression bomb)"
-                )
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as img:
+            check_image_header(*img.size, img.format, limits)
             img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale when much larger than needed
             img.load()
             img = ImageOps.exif_transpose(img)
@@ -90,41 +150,45 @@ def decode_image(data: bytes, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -
     except BabelfuseError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError) as err:
-        raise BabelfuseError(f"cannot decode image ({len(data):,} bytes): {_clean(err)}") from None
+        raise BabelfuseError(
+            f"cannot decode image ({len(data):,} bytes; formats {list(IMAGE_FORMATS)}): {_clean(err)}"
+        ) from None
     except (OSError, ValueError, SyntaxError, EOFError) as err:
         raise BabelfuseError(
-            f"cannot decode image ({len(data):,} bytes): corrupt or truncated ({err})"
+            f"cannot decode image ({len(data):,} bytes): corrupt or truncated ({_clean(err)})"
         ) from None
 
 
-def decode_audio(data: bytes, sample_rate: int, max_seconds: float = DEFAULT_MAX_SECONDS) -> np.ndarray:
-    """Encoded audio bytes (WAV, FLAC, OGG, MP3, ...) -> float32 mono at ``sample_rate``."""
+def decode_audio(data: bytes, sample_rate: int, limits: MediaLimits = MediaLimits()) -> np.ndarray:
+    """Encoded audio bytes (WAV, FLAC, OGG, MP3, ...) -> float32 mono at ``sample_rate``.
+
+    The header is checked first (:func:`check_audio_header`); at most ``limits.audio_max_frames``
+    frames are ever read, whatever the header claims; resampling uses a ratio with a small
+    denominator, so its filter stays small for any accepted rate.
+    """
     import soundfile as sf
     from scipy.signal import resample_poly
 
     try:
         with sf.SoundFile(io.BytesIO(data)) as handle:
-            source_rate = int(handle.samplerate)
-            frames = int(handle.frames)
-            if source_rate <= 0:
-                raise BabelfuseError(f"audio has an invalid sample rate {source_rate}")
-            if frames > max_seconds * source_rate:
-                raise BabelfuseError(
-                    f"audio is {frames / source_rate:.1f} s long, more than the limit of {max_seconds:g} s"
-                )
-            samples = handle.read(dtype="float32", always_2d=True)
+            source_rate, channels = int(handle.samplerate), int(handle.channels)
+            check_audio_header(source_rate, channels, max(int(handle.frames), 0), limits)
+            cap = int(limits.audio_max_seconds * source_rate)
+            samples = handle.read(frames=cap + 1, dtype="float32", always_2d=True)
     except BabelfuseError:
         raise
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError) as err:
         raise BabelfuseError(f"cannot decode audio ({len(data):,} bytes): {_clean(err)}") from None
+    if samples.shape[0] > cap:
+        raise BabelfuseError(f"audio is longer than the limit of {limits.audio_max_seconds:g} s")
     if samples.size == 0:
         raise BabelfuseError("audio contains no samples")
     mono = samples.mean(axis=1, dtype=np.float32)
     if not np.all(np.isfinite(mono)):
         raise BabelfuseError("audio contains NaN or infinite samples")
     if source_rate != sample_rate:
-        common = gcd(source_rate, int(sample_rate))
-        mono = resample_poly(mono, int(sample_rate) // common, source_rate // common).astype(np.float32)
+        ratio = Fraction(int(sample_rate), source_rate).limit_denominator(_MAX_RESAMPLE_DENOMINATOR)
+        mono = resample_poly(mono, ratio.numerator, ratio.denominator).astype(np.float32)
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 

@@ -28,6 +28,24 @@ def default_threads() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+# The languages USE Multilingual v3 was trained on (its model card): the project's one list of them.
+USE_MULTILINGUAL_LANGUAGES: tuple[str, ...] = (
+    "ar", "zh-cn", "zh-tw", "nl", "en", "de", "fr", "it", "pt", "es", "ja", "ko", "ru", "pl", "th", "tr",
+)  # fmt: skip
+_USE_ALIASES = {"zh": "zh-cn"}  # babelfuse writes Mandarin (simplified characters) as "zh"
+
+
+def encoder_covers(encoder: str, lang: str) -> bool | None:
+    """Whether text encoder ``encoder`` (a ``features.text.encoder`` value) was trained on ``lang``.
+
+    None when unknown (``hf:`` encoders do not say which languages they cover).
+    """
+    if encoder != UseMultilingualEncoder.id:
+        return None
+    code = lang.lower()
+    return _USE_ALIASES.get(code, code) in USE_MULTILINGUAL_LANGUAGES
+
+
 def _ignored(encoder: str, unused: dict[str, Any]) -> None:
     for key in sorted(unused):
         log.info("features.text.%s is not used by features.text.encoder=%s", key, encoder)

@@ -29,7 +29,7 @@ class TensorFusion(FusionLayer):
 
     @classmethod
     def from_params(cls, params: dict[str, Any], n_classes: int) -> TensorFusion:
-        return cls(hidden=int(params["hidden"]), dim=int(params.get("tensor_dim", 8)), name="fusion")
+        return cls(hidden=int(params["hidden"]), dim=int(params["tensor_dim"]), name="fusion")
 
     def build(self, input_shape: list[tuple]) -> None:
         for layer, dim in zip(self.projections, self.feature_dims(input_shape), strict=True):

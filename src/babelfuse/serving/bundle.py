@@ -15,9 +15,9 @@ import importlib.metadata
 import io
 import json
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from babelfuse import paths
 from babelfuse.errors import BabelfuseError
 from babelfuse.labels import LABELS
 from babelfuse.serving.inputs import COLUMNS, Limits
+from babelfuse.serving.model_code import file_hashes
 from babelfuse.serving.pyfunc import OUTPUT_COLUMNS, PROB_COLUMNS
 
 CONFIG_FORMAT = 1
@@ -91,7 +92,7 @@ def serving_config(
         "labels": list(LABELS),
         "languages": sorted(set(languages)),
         "features": served,
-        "limits": asdict(limits),
+        "limits": limits.to_config(),
         "media_root": None,
     }
 
@@ -192,6 +193,8 @@ def _pyfunc_kwargs(
     with tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "serving.json"
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        code = Path(tmp) / "code" / "babelfuse"  # the package without __pycache__: only sources are logged
+        shutil.copytree(Path(babelfuse.__file__).parent, code, ignore=shutil.ignore_patterns("__pycache__"))
         yield {
             "python_model": str(MODEL_CODE),
             "artifacts": {
@@ -200,12 +203,21 @@ def _pyfunc_kwargs(
                 "temperature": str(temperature),
                 "config": str(config_path),
             },
-            "code_paths": [str(Path(babelfuse.__file__).parent)],
+            "code_paths": [str(code)],
             "signature": infer_signature(example, example_output(), params={"on_error": "row"}),
             "input_example": example,
             "pip_requirements": pip_requirements(config["features"], lock),
             "metadata": {"languages": ",".join(config["languages"]), "labels": ",".join(LABELS)},
         }
+
+
+def logged_file_hashes(model_uri: str) -> dict[str, str]:
+    """SHA-256 of every file of a logged model, as stored (downloaded to a temp folder and hashed)."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+        return file_hashes(local)
 
 
 def log_pyfunc(

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import pandas as pd
 
 from babelfuse.errors import BabelfuseError
 from babelfuse.features import media
+from babelfuse.features.media import MediaLimits
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("text", "lang")
 MEDIA_COLUMNS: tuple[str, ...] = ("image", "audio")
@@ -38,6 +40,11 @@ _PATHS_HINT = (
     "file paths are read only when the server's BABELFUSE_MEDIA_ROOT names a folder to read them from "
     "(send the file's bytes as base64)"
 )
+MAX_REASON_CHARS = 200  # an error names row, field and reason; never more than this of the reason
+INVALID_UNICODE = (
+    "\x00invalid unicode\x00"  # marks a string that could not be kept (see mark_invalid_unicode)
+)
+MAX_JSON_DEPTH = 32  # a request table is 3-4 levels deep
 _OBJECT_REPR = re.compile(
     r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>"
 )  # PIL names its BytesIO: say nothing internal
@@ -51,18 +58,39 @@ class PostError(BabelfuseError):
     """One post is unusable; ``row`` and ``field`` say where."""
 
     def __init__(self, row: int, field: str, reason: str) -> None:
+        reason = shorten(reason)
         super().__init__(f"row {row}: {field}: {reason}")
         self.row, self.field, self.reason = row, field, reason
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may carry (``params.yaml: register.max_*``, stored with the model)."""
+    """What one request may carry (``params.yaml: register.max_*``, stored with the model).
+
+    ``media`` bounds each decoded image and clip: the validate stage's :class:`MediaLimits` (same
+    class, same values), with ``register.max_audio_seconds`` as the clip length.
+    """
 
     max_rows: int = 1024
     max_media_bytes: int = 10_000_000
     max_text_chars: int = 2000
-    max_audio_seconds: float = 30.0
+    max_request_bytes: int = 64_000_000
+    media: MediaLimits = field(default_factory=MediaLimits)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Limits:
+        """The ``limits`` of a ``serving.json`` (as :meth:`to_config` wrote them)."""
+        values = dict(config)
+        media_values = values.pop("media", {})
+        return cls(**values, media=MediaLimits(**media_values))
+
+    def to_config(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def shorten(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """At most ``limit`` characters of ``text`` (a bounded error message, whatever the input)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass
@@ -104,7 +132,11 @@ def check_request(data: Any, limits: Limits) -> pd.DataFrame:
             f"input has {len(data):,} rows, more than the limit of {limits.max_rows:,} per request "
             "(register.max_rows): split it into smaller requests"
         )
-    frame = pd.DataFrame({c: data[c].tolist() if c in data.columns else [None] * len(data) for c in COLUMNS})
+    frame = (
+        pd.DataFrame(  # object columns: any Python string survives (pandas' string dtype refuses surrogates)
+            {c: data[c].tolist() if c in data.columns else [None] * len(data) for c in COLUMNS}, dtype=object
+        )
+    )
     for column in COLUMNS:
         allowed = (str,) if column in REQUIRED_COLUMNS else (str, bytes, bytearray)
         for i, value in enumerate(frame[column].tolist()):
@@ -168,43 +200,149 @@ def check_post(
         raise PostError(i, "lang", "missing language code")
     lang = str(lang).strip().lower()
     if lang not in languages:
-        raise PostError(i, "lang", f"unknown language {lang!r}; this model supports {sorted(languages)}")
+        raise PostError(
+            i, "lang", f"unknown language {_preview(lang, 16)}; this model supports {sorted(languages)}"
+        )
     text = row["text"]
     if is_null(text):
         text = None
+    elif _unencodable(text) is not None:
+        raise PostError(i, "text", f"not valid Unicode: {_unencodable(text)}")
     elif not text.strip():
         raise PostError(i, "text", "empty text (use null for a post without text)")
     elif len(text) > limits.max_text_chars:
         raise PostError(
             i, "text", f"{len(text):,} characters, more than the limit of {limits.max_text_chars:,}"
         )
-    decoded: dict[str, np.ndarray | None] = {}
-    for column in MEDIA_COLUMNS:
-        value = row[column]
-        if is_null(value):
-            decoded[column] = None
-            continue
-        try:
-            data = media_bytes(value, root, limits.max_media_bytes)
-            if column == "image":
-                decoded[column] = media.decode_image(data, image_size)
-            else:
-                decoded[column] = media.decode_audio(data, sample_rate, max_seconds=limits.max_audio_seconds)
-        except BabelfuseError as err:
-            reason = _OBJECT_REPR.sub("", str(err))
-            if (
-                root is None
-                and isinstance(value, str)
-                and _looks_like_path(value)
-                and "BABELFUSE_MEDIA_ROOT" not in reason
-            ):
-                reason += f" (read as base64; {_PATHS_HINT})"
-            raise PostError(i, column, reason) from None
-        except (OSError, ValueError, MemoryError) as err:
-            raise PostError(i, column, f"cannot read or decode it ({type(err).__name__}: {err})") from None
+    decoded = {
+        column: _decode_column(i, column, row[column], limits, root, image_size, sample_rate)
+        for column in MEDIA_COLUMNS
+    }
     if text is None and decoded["image"] is None and decoded["audio"] is None:
         raise PostError(i, "text", "the post has no text, image or audio: nothing to predict from")
     return Post(text=text, lang=lang, image=decoded["image"], audio=decoded["audio"])
+
+
+def _decode_column(
+    i: int, column: str, value: Any, limits: Limits, root: Path | None, image_size: int, sample_rate: int
+) -> np.ndarray | None:
+    """One media cell decoded (None when missing); any failure is this row's :class:`PostError`."""
+    if is_null(value):
+        return None
+    try:
+        data = media_bytes(value, root, limits.max_media_bytes)
+        if column == "image":
+            return media.decode_image(data, image_size, limits.media)
+        return media.decode_audio(data, sample_rate, limits.media)
+    except BabelfuseError as err:
+        reason = _scrub(_OBJECT_REPR.sub("", str(err)), root)
+        if (
+            root is None
+            and isinstance(value, str)
+            and _looks_like_path(value)
+            and "BABELFUSE_MEDIA_ROOT" not in reason
+        ):
+            reason = f"{shorten(reason, 120)} (read as base64; {_PATHS_HINT})"
+        raise PostError(i, column, reason) from None
+    except MemoryError:
+        raise PostError(i, column, "too large to decode") from None
+    except Exception as err:  # noqa: BLE001 - a decoder's surprise is this row's problem, not the request's
+        raise PostError(i, column, f"cannot read or decode it ({type(err).__name__})") from None
+
+
+def _scrub(reason: str, root: Path | None) -> str:
+    """The reason without the server's media root (callers name paths relative to it)."""
+    if root is None:
+        return reason
+    for folder in {str(Path(root).resolve()), str(root)}:
+        reason = reason.replace(folder, "$BABELFUSE_MEDIA_ROOT")
+    return reason
+
+
+def mark_invalid_unicode(value: Any) -> Any:
+    """A parsed JSON value with each string that is not valid Unicode replaced by a marked reason.
+
+    JSON may escape lone surrogates (``"\\ud800"``); pandas' string columns cannot hold them, so the
+    whole request would fail while being parsed. Marked, the string fails only its own row.
+    """
+    if isinstance(value, str):
+        reason = _encoding_problem(value)
+        return value if reason is None else INVALID_UNICODE + reason
+    if isinstance(value, list):
+        return [mark_invalid_unicode(v) for v in value]
+    if isinstance(value, dict):
+        return {mark_invalid_unicode(k): mark_invalid_unicode(v) for k, v in value.items()}
+    return value
+
+
+def _encoding_problem(text: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return f"{err.reason} at character {err.start}"
+    return None
+
+
+def _unencodable(text: str) -> str | None:
+    """Why ``text`` is not valid Unicode (a lone surrogate, maybe marked while parsing), or None."""
+    if text.startswith(INVALID_UNICODE):
+        return text[len(INVALID_UNICODE) :]
+    return _encoding_problem(text)
+
+
+def body_problem(data: bytes, content_type: str | None, limits: Limits) -> str | None:
+    """Why a raw request body is refused before it is parsed, or None.
+
+    Cheap scans in C over the bytes: the size, then an upper bound on the rows (JSON: values outside
+    strings and nesting depth; CSV: lines outside quotes; Parquet: the footer's row count and
+    uncompressed size). A body that passes costs at most a bounded parse.
+    """
+    if len(data) > limits.max_request_bytes:
+        return f"request body is {len(data):,} bytes, more than the limit of {limits.max_request_bytes:,} (register.max_request_mb)"
+    kind = (content_type or "").split(";")[0].strip().lower()
+    too_many = f"more than the limit of {limits.max_rows:,} rows per request (register.max_rows): split it"
+    if kind == "application/x-parquet":
+        return _parquet_problem(data, limits, too_many)
+    if kind not in ("application/json", "text/csv"):
+        return None
+    bound = 4 * len(COLUMNS) * limits.max_rows + 64  # quotes, commas, brackets, lines of max_rows rows
+    if kind == "application/json":
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")  # escaped quotes do not end strings
+    if data.count(b'"') > bound:
+        return f"request body holds too many quoted values: {too_many}"
+    outside = b" ".join(data.split(b'"')[0::2])  # the body without its strings
+    if kind == "text/csv":
+        return f"CSV body has {too_many}" if outside.count(b"\n") > limits.max_rows + 1 else None
+    if max(outside.count(b","), outside.count(b"["), outside.count(b"{")) > bound:
+        return f"request body holds too many JSON values: {too_many}"
+    return _json_depth_problem(outside)
+
+
+def _json_depth_problem(skeleton: bytes) -> str | None:
+    depth = deepest = 0
+    for char in re.findall(rb"[\[\]{}]", skeleton):
+        depth += 1 if char in (b"[", b"{") else -1
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            return f"request JSON is nested more than {MAX_JSON_DEPTH} levels deep"
+    return None
+
+
+def _parquet_problem(data: bytes, limits: Limits, too_many: str) -> str | None:
+    import pyarrow.parquet as pq  # only Parquet bodies need it
+
+    try:
+        meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    except Exception as err:  # noqa: BLE001 - any unreadable footer is a malformed body
+        return f"request body is not readable Parquet ({type(err).__name__})"
+    if meta.num_rows > limits.max_rows:
+        return f"Parquet body has {meta.num_rows:,} rows, {too_many}"
+    unpacked = sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
+    if unpacked > limits.max_request_bytes:
+        return (
+            f"Parquet body unpacks to {unpacked:,} bytes, more than the limit of {limits.max_request_bytes:,}"
+        )
+    return None
 
 
 def _looks_like_path(text: str) -> bool:
@@ -213,4 +351,8 @@ def _looks_like_path(text: str) -> bool:
 
 
 def _preview(text: str, limit: int = 40) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")
+    return (
+        repr(text if len(text) <= limit else text[:limit] + "...")
+        .encode("utf-8", "backslashreplace")
+        .decode()
+    )

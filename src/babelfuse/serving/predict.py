@@ -8,8 +8,11 @@ such model) is a :class:`BabelfuseError` with one clear line.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ import pandas as pd
 
 from babelfuse.errors import BabelfuseError
 from babelfuse.labels import LABELS
+from babelfuse.serving import model_code
 
 DEFAULT_MODEL_URI = "models:/babelfuse@champion"
 MAX_FILE_BYTES = 200_000_000  # a sanity cap before reading; the model applies its own, smaller limit
@@ -43,8 +47,14 @@ def load(model_uri: str):
     from babelfuse import tracking
 
     mlflow.set_tracking_uri(tracking.tracking_uri())
+    local = tempfile.mkdtemp(prefix="babelfuse-model-")
+    atexit.register(shutil.rmtree, local, ignore_errors=True)
     try:
-        return mlflow.pyfunc.load_model(model_uri)
+        folder = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=local)
+        model_code.verify_folder(folder)  # before anything of the model is imported
+        return mlflow.pyfunc.load_model(folder)
+    except model_code.ModelFilesChanged as err:
+        raise BabelfuseError(f"model {model_uri}: {err}") from None
     except MlflowException as err:
         raise BabelfuseError(
             f"cannot load model {model_uri} from {tracking.tracking_uri()}: {first_line(err.message)}"

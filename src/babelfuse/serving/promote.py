@@ -1,11 +1,13 @@
-"""The promotion gate against the MLflow registry: score ``challenger`` and ``champion`` on the frozen
-test set through their own pyfuncs, decide (:func:`gate.decide`), move the alias, record everything.
+"""The promotion gate against the MLflow registry: score ``challenger``, ``champion`` and the first
+champion on the frozen ``gate`` split (never ``test``) through their own pyfuncs, decide
+(:func:`gate.decide`), move the alias, record everything.
 
 Every decision is written three ways: tags on the challenger version (``gate.decision``,
 ``gate.challenger_macro_f1``, ``gate.champion_macro_f1``, ``gate.worst_drop``, ``gate.reason``, ...),
 metrics and tags of the MLflow run that made it, and one JSON line in ``reports/promotions.jsonl``.
-A version's scores on a frozen set are kept in its ``gate.scores`` tag (with the set's hash), so a
-champion is not re-scored on the same rows every time.
+A version's predictions on a frozen set are kept in its ``gate.predictions`` tag (with the set's
+hash), so a champion is not re-scored on the same rows every time. ``promotions.jsonl`` records the
+split name, its hash, the paired difference with its interval, and the decision.
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ import datetime as dt
 import json
 import logging
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import mlflow
+import numpy as np
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 from tqdm import tqdm
 
 from babelfuse.errors import BabelfuseError
@@ -26,14 +33,14 @@ from babelfuse.serving import gate
 log = logging.getLogger("babelfuse.serving.promote")
 
 CHALLENGER, CHAMPION = "challenger", "champion"
-SCORES_TAG = "gate.scores"
+PREDICTIONS_TAG = "gate.predictions"
+FIRST_CHAMPION_TAG = "gate.first_champion_version"
+TAG_LIMIT = 7500  # MLflow tag values are capped (8,000 chars in the SQL stores); larger sets are re-scored
 BATCH = 256
 
 
 def version_by_alias(client, name: str, alias: str):
     """The model version an alias points to, or None."""
-    from mlflow.exceptions import MlflowException
-
     try:
         return client.get_model_version_by_alias(name, alias)
     except MlflowException:
@@ -41,8 +48,6 @@ def version_by_alias(client, name: str, alias: str):
 
 
 def check_registered(client, name: str) -> None:
-    from mlflow.exceptions import MlflowException
-
     try:
         client.get_registered_model(name)
     except MlflowException:
@@ -51,19 +56,21 @@ def check_registered(client, name: str) -> None:
         ) from None
 
 
-def score_version(client, name: str, version: str, test: frozen_mod.FrozenTest) -> dict[str, Any]:
-    """Macro-F1 overall and per language of one version's pyfunc on the frozen rows (cached by hash)."""
-    import mlflow
+def predict_version(client, name: str, version: str, frozen: frozen_mod.FrozenSet) -> np.ndarray:
+    """One version's predicted label codes on the frozen gate rows, through its own pyfunc.
 
+    Cached in the version's ``gate.predictions`` tag with the set's hash (one character per row),
+    so a champion is not re-scored on the same rows every time.
+    """
     tags = client.get_model_version(name, version).tags
-    cached = json.loads(tags[SCORES_TAG]) if SCORES_TAG in tags else None
-    if cached and cached.get("hash") == test.hash:
+    cached = json.loads(tags[PREDICTIONS_TAG]) if PREDICTIONS_TAG in tags else None
+    if cached and cached.get("hash") == frozen.hash and len(cached.get("pred", "")) == len(frozen.frame):
         log.info(
-            "%s v%s: scores on frozen test set %s taken from its %s tag", name, version, test.hash, SCORES_TAG
+            "%s v%s: predictions on gate set %s from its %s tag", name, version, frozen.hash, PREDICTIONS_TAG
         )
-        return cached["scores"]
+        return _decode(cached["pred"])
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    request = frozen_mod.as_request(test.frame)
+    request = frozen_mod.as_request(frozen.frame)
     labels: list[str | None] = []
     for start in tqdm(
         range(0, len(request), BATCH), desc=f"gate: scoring v{version}", unit="batch", leave=False
@@ -72,37 +79,46 @@ def score_version(client, name: str, version: str, test: frozen_mod.FrozenTest) 
         labels += [
             None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in out["label"]
         ]
-    result = gate.scores(test.frame["label"].tolist(), labels, test.frame["lang"].tolist())
-    client.set_model_version_tag(
-        name, version, SCORES_TAG, json.dumps({"hash": test.hash, "scores": _clean(result)})
-    )
-    log.info(
-        "%s v%s on frozen test set %s: macro-F1 %.4f %s",
-        name,
-        version,
-        test.hash,
-        result["macro_f1"],
-        result["per_language"],
-    )
-    return result
+    pred = gate.codes(labels)
+    encoded = _encode(pred)
+    if len(encoded) < TAG_LIMIT:
+        client.set_model_version_tag(
+            name, version, PREDICTIONS_TAG, json.dumps({"hash": frozen.hash, "pred": encoded})
+        )
+    return pred
+
+
+def _encode(pred: np.ndarray) -> str:
+    return "".join("-" if p == gate.UNANSWERED else str(int(p)) for p in pred)
+
+
+def _decode(text: str) -> np.ndarray:
+    return np.array([gate.UNANSWERED if c == "-" else int(c) for c in text], dtype=np.int64)
+
+
+def first_champion(client, name: str, champion) -> str | None:
+    """The version that was champion first (registered-model tag, set at the first promotion)."""
+    tags = client.get_registered_model(name).tags
+    if FIRST_CHAMPION_TAG in tags:
+        return tags[FIRST_CHAMPION_TAG]
+    if champion is not None:  # a registry from before this tag existed: its champion is the first known
+        client.set_registered_model_tag(name, FIRST_CHAMPION_TAG, str(champion.version))
+        return str(champion.version)
+    return None
 
 
 def run_gate(
     model_name: str,
-    margin: float,
-    tolerance: float,
+    rule: gate.Rule,
     manifest: Path | str | None,
     promotions: Path | str,
     client=None,
 ) -> dict[str, Any]:
-    """Compare challenger with champion, promote if the gate passes; returns the recorded decision.
+    """Compare challenger with champion on the frozen gate split, promote if the gate passes.
 
-    Needs an active MLflow run (the register stage's, or ``babelfuse promote``'s): the test set is
-    frozen into it the first time, and the decision is logged on it.
+    Needs an active MLflow run (the register stage's, or ``babelfuse promote``'s): the gate set is
+    frozen into it the first time, and the decision is logged on it. Returns the recorded decision.
     """
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
     client = client or MlflowClient()
     check_registered(client, model_name)
     challenger = version_by_alias(client, model_name, CHALLENGER)
@@ -111,46 +127,59 @@ def run_gate(
             f"registered model '{model_name}' has no '{CHALLENGER}' alias: run the register stage"
         )
     champion = version_by_alias(client, model_name, CHAMPION)
+    run = mlflow.active_run()
     record: dict[str, Any] = {
         "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "model_name": model_name,
         "challenger_version": int(challenger.version),
         "champion_version": int(champion.version) if champion else None,
-        "margin": margin,
-        "tolerance": tolerance,
+        **asdict(rule),
+        "run_id": run.info.run_id if run else None,
     }
-    run = mlflow.active_run()
-    record["run_id"] = run.info.run_id if run else None
     if champion is not None and int(champion.version) == int(challenger.version):
-        record.update(decision="none", promote=False, reason=f"v{challenger.version} is already the champion")
-        log.info("%s", record["reason"])
-        _append(promotions, record)
-        return record
-    test = frozen_mod.ensure_frozen(client, model_name, manifest)
-    ch_scores = score_version(client, model_name, challenger.version, test)
-    cp_scores = score_version(client, model_name, champion.version, test) if champion else None
-    decision = gate.decide(ch_scores, cp_scores, margin, tolerance)
+        return _no_decision(record, f"v{challenger.version} is already the champion", promotions)
+    try:
+        frozen = frozen_mod.ensure_frozen(client, model_name, manifest)
+    except frozen_mod.NoGateRows as err:
+        return _no_decision(record, f"not promoted: {err}", promotions)
+    gate_set = gate.GateSet.from_labels(frozen.frame["label"], frozen.frame["lang"], frozen.frame["group"])
+    first = first_champion(client, model_name, champion)
+    preds = {"challenger": predict_version(client, model_name, challenger.version, frozen)}
+    if champion is not None:
+        preds["champion"] = predict_version(client, model_name, champion.version, frozen)
+    if first is not None and champion is not None and first != str(champion.version):
+        preds["first_champion"] = predict_version(client, model_name, first, frozen)
+    decision = gate.decide(
+        gate_set, preds["challenger"], preds.get("champion"), preds.get("first_champion"), rule
+    )
     if decision.promote:
         client.set_registered_model_alias(model_name, CHAMPION, challenger.version)
+        if first is None:
+            client.set_registered_model_tag(model_name, FIRST_CHAMPION_TAG, str(challenger.version))
     record.update(decision.as_dict())
+    record["first_champion_version"] = int(first) if first is not None else int(challenger.version)
     record["new_champion_version"] = (
         int(challenger.version) if decision.promote else record["champion_version"]
     )
-    record["scores"] = {"challenger": ch_scores, "champion": cp_scores}
-    record["test_set"] = test.describe()
+    record["scores"] = {who: gate.scores(gate_set, p) for who, p in preds.items()}
+    record["gate_set"] = frozen.describe()
     record = _clean(record)
     _tag_version(client, model_name, challenger.version, record)
     if run is not None:
         _log_run(record)
     _append(promotions, record)
     log.info(
-        "gate (register.margin=%g, register.tolerance=%g): %s v%s — %s",
-        margin,
-        tolerance,
-        decision.decision.upper(),
-        challenger.version,
-        decision.reason,
-    )
+        "gate on split %s (register.margin=%g, alpha=%g, tolerance=%g): %s v%s — %s",
+        frozen_mod.SPLIT, rule.margin, rule.alpha, rule.tolerance,
+        decision.decision.upper(), challenger.version, decision.reason,
+    )  # fmt: skip
+    return record
+
+
+def _no_decision(record: dict[str, Any], reason: str, promotions: Path | str) -> dict[str, Any]:
+    record.update(decision="none", promote=False, reason=reason)
+    log.info("%s", reason)
+    _append(promotions, record)
     return record
 
 
@@ -168,8 +197,14 @@ def _tag_version(client, name: str, version: str, record: dict[str, Any]) -> Non
         "gate.worst_language": _fmt(record["worst_language"]),
         "gate.reason": record["reason"][:4000],
         "gate.margin": _fmt(record["margin"]),
+        "gate.alpha": _fmt(record["alpha"]),
         "gate.tolerance": _fmt(record["tolerance"]),
-        "gate.test_set_hash": record["test_set"]["hash"],
+        "gate.improvement": _fmt(record["improvement"]),
+        "gate.improvement_lower": _fmt(record["improvement_lower"]),
+        "gate.worst_drop_vs_first": _fmt(record["worst_drop_vs_first"]),
+        "gate.first_champion_version": _fmt(record["first_champion_version"]),
+        "gate.split": record["gate_set"]["split"],
+        "gate.set_hash": record["gate_set"]["hash"],
         "gate.time": record["time"],
     }
     for key, value in tags.items():
@@ -177,20 +212,21 @@ def _tag_version(client, name: str, version: str, record: dict[str, Any]) -> Non
 
 
 def _log_run(record: dict[str, Any]) -> None:
-    import mlflow
-
     metrics = {
         "gate_challenger_macro_f1": record["challenger_macro_f1"],
         "gate_champion_macro_f1": record["champion_macro_f1"],
         "gate_worst_drop": record["worst_drop"],
         "gate_improvement": record["improvement"],
+        "gate_improvement_lower": record["improvement_lower"],
+        "gate_worst_drop_vs_first": record["worst_drop_vs_first"],
     }
     mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
     mlflow.set_tags(
         {
             "gate.decision": record["decision"],
             "gate.challenger_version": record["challenger_version"],
-            "gate.test_set_hash": record["test_set"]["hash"],
+            "gate.split": record["gate_set"]["split"],
+            "gate.set_hash": record["gate_set"]["hash"],
         }
     )
 

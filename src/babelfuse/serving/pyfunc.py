@@ -10,6 +10,7 @@ the server log) for anything else, and never a stack trace in the response.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 
-from babelfuse.errors import BabelfuseError
+from babelfuse.errors import BabelfuseError, check_finite, load_keras, read_json
 from babelfuse.features.base import Encoder
 from babelfuse.labels import LABELS
 from babelfuse.paths import MODALITIES
@@ -73,22 +74,20 @@ class Predictor:
     @classmethod
     def from_files(cls, model: Path | str, scalers: Path | str, temperature: Path | str, config: Path | str):
         """Load the Keras model (safe_mode), scalers, temperature and serving config; build the encoders."""
-        import keras
-
-        import babelfuse.fusion  # noqa: F401  (registers the custom layers the .keras file names)
-
-        cfg = json.loads(Path(config).read_text(encoding="utf-8"))
-        raw_scalers = json.loads(Path(scalers).read_text(encoding="utf-8"))
-        temp = float(json.loads(Path(temperature).read_text(encoding="utf-8"))["temperature"])
+        cfg = read_json(config)
+        raw_scalers = read_json(scalers)
+        temp = float(read_json(temperature)["temperature"])
         if not temp > 0:
             raise BabelfuseError(f"temperature must be > 0, got {temp}")
         features = cfg["features"]
         encoders = {m: get_encoder_cached(m, features[m]) for m in MODALITIES}
-        keras_model = keras.saving.load_model(str(model), safe_mode=True)
+        keras_model = load_keras(model)
         scaler_arrays = {
             m: {k: np.asarray(raw_scalers[m][k], dtype=np.float64) for k in ("mean", "scale")}
             for m in MODALITIES
         }
+        for m, arrays in scaler_arrays.items():
+            check_finite(np.stack([arrays["mean"], arrays["scale"]]), ["mean", "scale"], f"{scalers} {m}")
         for m in MODALITIES:
             want = int(keras_model.input[m].shape[-1]) if isinstance(keras_model.input, dict) else None
             have = (encoders[m].dim, len(scaler_arrays[m]["mean"]))
@@ -103,7 +102,7 @@ class Predictor:
             scalers=scaler_arrays,
             temperature=temp,
             languages=set(cfg["languages"]),
-            limits=Limits(**cfg.get("limits", {})),
+            limits=Limits.from_config(cfg["limits"]),
             features=features,
             media_root=cfg.get("media_root"),
         )
@@ -116,8 +115,8 @@ class Predictor:
     def decode(self, frame: pd.DataFrame, on_error: str) -> tuple[list[Post | None], list[str | None]]:
         """Check and decode every row; with ``on_error='raise'`` the first bad row raises."""
         root = self.root()
-        size = int(self.features["image"].get("size", 96))
-        rate = int(self.features["audio"].get("sample_rate", 16000))
+        size = int(self.features["image"]["size"])
+        rate = int(self.features["audio"]["sample_rate"])
         posts: list[Post | None] = []
         errors: list[str | None] = []
         for i, row in enumerate(frame.to_dict("records")):
@@ -149,6 +148,28 @@ class Predictor:
         out["mask"] = mask
         return out
 
+    def encode_isolated(self, posts: list[Post]) -> tuple[dict[str, np.ndarray] | None, list[str | None]]:
+        """:meth:`encode` of the batch; if an encoder fails on it, post by post, failures per post.
+
+        Returns the inputs of the posts that encoded (None if none did) and, per post, None or the
+        reason it could not be encoded (the traceback goes to the server log only).
+        """
+        try:
+            return self.encode(posts), [None] * len(posts)
+        except Exception:  # noqa: BLE001 - find the post(s) that break the batch
+            log.exception("encoding a batch of %d posts failed; encoding them one by one", len(posts))
+        parts: list[dict[str, np.ndarray]] = []
+        problems: list[str | None] = []
+        for post in posts:
+            try:
+                parts.append(self.encode([post]))
+                problems.append(None)
+            except Exception as err:  # noqa: BLE001 - this post's problem only
+                problems.append(f"cannot encode this post ({type(err).__name__})")
+        if not parts:
+            return None, problems
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, problems
+
     def probabilities(self, model_inputs: dict[str, np.ndarray]) -> np.ndarray:
         """Calibrated class probabilities (n, 3).
 
@@ -165,7 +186,15 @@ class Predictor:
         ok = [i for i, p in enumerate(posts) if p is not None]
         probs = np.full((len(posts), len(LABELS)), np.nan)
         if ok:
-            probs[ok] = self.probabilities(self.encode([posts[i] for i in ok]))
+            model_inputs, problems = self.encode_isolated([posts[i] for i in ok])
+            for i, problem in zip(ok, problems, strict=True):
+                if problem is not None:
+                    if on_error == "raise":
+                        raise PostError(i, "post", problem)
+                    errors[i] = str(PostError(i, "post", problem))
+            encoded = [i for i, problem in zip(ok, problems, strict=True) if problem is None]
+            if model_inputs is not None:
+                probs[encoded] = self.probabilities(model_inputs)
         return output_frame(probs, errors)
 
 
@@ -198,6 +227,7 @@ class BabelfuseModel(mlflow.pyfunc.PythonModel):
         a = context.artifacts
         self.predictor = Predictor.from_files(a["model"], a["scalers"], a["temperature"], a["config"])
         no_tracebacks_in_responses()
+        bound_requests(self.predictor.limits)
 
     def predict(self, context, model_input, params: dict[str, Any] | None = None) -> pd.DataFrame:
         return guarded_predict(self.predictor, model_input, params)
@@ -223,6 +253,97 @@ def no_tracebacks_in_responses() -> None:
 
     without_traceback._babelfuse = True
     server._handle_serving_error = without_traceback
+
+
+def bound_requests(limits: Limits) -> None:
+    """Bound ``mlflow models serve``'s request handling before it materialises a body.
+
+    MLflow 3.17's scoring server bounds nothing but the time (``MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT``,
+    default 60 s, after which it answers 504 while the work goes on): it reads the whole body, then
+    parses it (JSON, CSV or Parquet) into a DataFrame before the model sees a row. When the server
+    has loaded this model, two of its module-level helpers are wrapped (the app is built after the
+    model loads, so the wrapping applies to it):
+
+    * the ``/invocations`` endpoint reads at most ``limits.max_request_bytes`` (413 on a larger
+      ``Content-Length`` or stream) before the server's own handler runs;
+    * ``invocations`` refuses a body with too many rows or too deep JSON
+      (:func:`inputs.body_problem`) with a 400 before parsing, and parses JSON itself, so malformed
+      JSON is a short 400 (MLflow's own message would echo the whole body).
+
+    Nothing changes outside the scoring server or if its helpers are not there.
+    """
+    import sys
+
+    server = sys.modules.get("mlflow.pyfunc.scoring_server")
+    invocations = getattr(server, "invocations", None)
+    catch = getattr(server, "_async_catch_mlflow_exception", None)
+    if invocations is None or catch is None or getattr(invocations, "_babelfuse", False):
+        return
+
+    def bounded_invocations(data, content_type, model, input_schema):
+        problem = inputs.body_problem(data, content_type, limits) if isinstance(data, bytes) else None
+        if problem is None and isinstance(data, bytes) and "json" in str(content_type).lower():
+            data, problem = _parse_json(data)
+        if problem is not None:
+            raise MlflowException(problem, error_code=INVALID_PARAMETER_VALUE)
+        return invocations(data, content_type, model, input_schema)
+
+    def catch_with_size_bound(func):
+        @functools.wraps(func)
+        async def bounded(request, *args, **kwargs):
+            refusal = await _read_bounded_body(request, limits.max_request_bytes)
+            return refusal if refusal is not None else await func(request, *args, **kwargs)
+
+        return catch(bounded)
+
+    bounded_invocations._babelfuse = True
+    server.invocations = bounded_invocations
+    server._async_catch_mlflow_exception = catch_with_size_bound
+
+
+async def _read_bounded_body(request, max_bytes: int):
+    """Read the body into ``request._body`` (Starlette's cache) unless it is larger than ``max_bytes``.
+
+    Returns None when the body was read, else the 413 response to send instead.
+    """
+    from fastapi.responses import Response  # only the scoring server has (and needs) FastAPI
+
+    def too_large(size: str) -> Response:
+        message = (
+            f"request body is {size} bytes, more than the limit of {max_bytes:,} (register.max_request_mb)"
+        )
+        content = json.dumps({"error_code": "INVALID_PARAMETER_VALUE", "message": message})
+        return Response(content=content, status_code=413, media_type="application/json")
+
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        return too_large(f"{int(declared):,}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            return too_large(f"more than {max_bytes:,}")
+    request._body = bytes(body)
+    return None
+
+
+def _parse_json(data: bytes) -> tuple[Any, str | None]:
+    """The parsed JSON body, or a short reason it is malformed (never the body itself)."""
+    try:
+        parsed = json.loads(data)
+        if not isinstance(parsed, dict):
+            return None, (
+                "request JSON must be an object with one of dataframe_split, dataframe_records, "
+                f"inputs, instances; got a {type(parsed).__name__}"
+            )
+        return inputs.mark_invalid_unicode(parsed), None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        reason = (
+            f"{err.msg} at line {err.lineno} column {err.colno}"
+            if isinstance(err, json.JSONDecodeError)
+            else type(err).__name__
+        )
+        return None, f"request body is not valid JSON ({inputs.shorten(reason, 120)})"
 
 
 def guarded_predict(predictor: Predictor, model_input: Any, params: dict[str, Any] | None) -> pd.DataFrame:

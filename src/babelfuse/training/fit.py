@@ -20,7 +20,7 @@ import keras
 import numpy as np
 from sklearn.metrics import f1_score
 
-from babelfuse.errors import BabelfuseError
+from babelfuse.errors import BabelfuseError, load_npz
 from babelfuse.paths import MODALITIES
 
 log = logging.getLogger("babelfuse.training")
@@ -35,8 +35,7 @@ def load_split(path: Path | str) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.exists():
         raise BabelfuseError(f"fused split not found: {path} (run the fuse stage first)")
-    with np.load(path, allow_pickle=False) as data:
-        split = {key: data[key] for key in data.files}
+    split = load_npz(path)
     missing = [key for key in SPLIT_KEYS if key not in split]
     if missing:
         raise BabelfuseError(f"{path} lacks key(s) {missing}; expected {list(SPLIT_KEYS)}")
@@ -111,6 +110,18 @@ def configure_threads(threads: int | None = None) -> None:
         pass
 
 
+def seed_everything(seed: int) -> None:
+    """Python, NumPy, TF and Keras seeds from ``seed``, and TF's deterministic op kernels: the same
+    seed, data and params give the same weights and scores, whatever ran before in the process.
+
+    Call before any model is built (``fit_model`` does). Op determinism is process-wide and stays on.
+    """
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(int(seed))
+    tf.config.experimental.enable_op_determinism()
+
+
 def feature_dims(split: dict[str, np.ndarray]) -> dict[str, int]:
     return {m: int(np.asarray(split[m]).shape[1]) for m in MODALITIES}
 
@@ -144,7 +155,7 @@ def fit_model(
     if len(train["label"]) == 0 or len(val["label"]) == 0:
         raise BabelfuseError("the train and val splits must each have at least one row")
     configure_threads()
-    keras.utils.set_random_seed(int(seed))
+    seed_everything(seed)
     model = (build or build_model)(feature_dims(train), params)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=float(params["learning_rate"])),

@@ -41,7 +41,7 @@ def _head(fused: Any, params: dict[str, Any], outputs_logits: bool) -> Any:
 def _assemble(dims: dict[str, int], params: dict[str, Any], fusion: FusionLayer, name: str) -> keras.Model:
     inputs = model_input_layers(dims)
     mask = inputs[MASK]
-    rate = float(params.get("modality_dropout", 0.0))
+    rate = float(params["modality_dropout"])
     if rate > 0:
         mask = ModalityDropout(rate, name="modality_dropout")(mask)
     fused = fusion([inputs["text"], inputs["image"], inputs["audio"], mask])
@@ -50,7 +50,7 @@ def _assemble(dims: dict[str, int], params: dict[str, Any], fusion: FusionLayer,
 
 def build_model(dims: dict[str, int], params: dict[str, Any]) -> keras.Model:
     """The fused model named by ``train.fusion`` (one of :data:`babelfuse.fusion.FUSIONS`)."""
-    method = params.get("fusion")
+    method = params["fusion"]
     if method not in FUSIONS:
         raise BabelfuseError(f"train.fusion={method!r} is not a fusion method; known: {', '.join(FUSIONS)}")
     fusion = FUSIONS[method].from_params(params, n_classes=len(LABELS))

@@ -18,6 +18,8 @@ import numpy as np
 import optuna
 from optuna_integration import KerasPruningCallback
 
+from babelfuse.training.baselines import single_modality_builder
+from babelfuse.tuning.sampling import SLOT_ATTR
 from babelfuse.tuning.space import Space, overlay, suggest
 from babelfuse.tuning.trials_mlflow import TrialRun, trial_run
 
@@ -50,11 +52,12 @@ class TrialContext:
     base: dict[str, Any]  # the train section
     space: Space
     epochs: int  # tune.epochs: the per-trial epoch budget
-    seed: int  # tune.seed; a trial's fit uses seed + trial number
+    seed: int  # tune.seed; a trial's fit uses seed + its slot (see tuning/sampling.py)
     parent_run_id: str
     experiment_id: str
     study_name: str
     worker: int = 0  # which worker process ran the trial (a user attr, for the dashboard and tests)
+    model: str = "fused"  # or the modality of a single-modality baseline study
 
 
 def make_objective(
@@ -66,16 +69,19 @@ def make_objective(
     """``trial -> val macro-F1`` of the train section with the trial's picks laid over it."""
     if fit is None:
         from babelfuse.training.fit import fit_model as fit
+    build = None if ctx.model == "fused" else single_modality_builder(ctx.model)  # None: the fused model
 
     def objective(trial: optuna.Trial) -> float:
         picks = suggest(trial, ctx.space)
+        seed = ctx.seed + int(trial.user_attrs[SLOT_ATTR])  # the slot, not the number: same after a resume
         trial.set_user_attr("worker", ctx.worker)
         params = overlay(ctx.base, picks)
-        with trial_run(trial, picks, ctx.parent_run_id, ctx.experiment_id, ctx.study_name) as run:
+        name = f"trial:{trial.number}" if ctx.model == "fused" else f"trial:{ctx.model}:{trial.number}"
+        with trial_run(trial, picks, ctx.parent_run_id, ctx.experiment_id, ctx.study_name, name) as run:
             callbacks = [EpochRecorder(run), KerasPruningCallback(trial, MONITOR)]
             try:
                 result = fit(
-                    params, train, val, seed=ctx.seed + trial.number, callbacks=callbacks, epochs=ctx.epochs
+                    params, train, val, seed=seed, callbacks=callbacks, epochs=ctx.epochs, build=build
                 )
             except optuna.TrialPruned:
                 raise

@@ -24,6 +24,9 @@ from babelfuse.errors import BabelfuseError
 Space = dict[str, BaseDistribution]
 # train keys that do not change what one trial's fit does (tune.epochs replaces train.epochs).
 NOT_IN_FIT = frozenset({"epochs", "use_best_params", "baselines"})
+# train keys only a fusion layer reads: a single-modality baseline's study leaves them out (its model
+# ignores them, build_single_modality_model also turns modality dropout off).
+FUSION_ONLY = frozenset({"fusion", "modality_dropout", "lowrank_rank", "tensor_dim", "attention_heads"})
 # tune keys that define the search (the rest, n_trials / timeout_s / n_workers / storage, only its budget).
 SEARCH_KEYS = ("space", "epochs", "seed", "pruner", "pruner_startup_trials", "pruner_warmup_epochs")
 
@@ -74,6 +77,14 @@ def parse_space(space: dict[str, Any], train: dict[str, Any]) -> Space:
                 f"tune.space.{name}: expected a list of choices or {{low, high, log}}, got {spec!r}"
             )
     return dists
+
+
+def model_space(space: dict[str, Any], model: str) -> dict[str, Any]:
+    """``tune.space`` for the fused model (``"fused"``), or without the fusion-only keys for a
+    single-modality baseline (the same search otherwise: an equal budget per model)."""
+    if model == "fused":
+        return dict(space)
+    return {k: v for k, v in space.items() if k not in FUSION_ONLY}
 
 
 def suggest(trial: optuna.Trial, space: Space) -> dict[str, Any]:

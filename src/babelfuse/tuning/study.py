@@ -19,6 +19,7 @@ import optuna
 from optuna.trial import TrialState
 
 from babelfuse.errors import BabelfuseError
+from babelfuse.tuning.sampling import SlotHyperbandPruner, SlotSeededSampler
 
 log = logging.getLogger("babelfuse.tuning")
 
@@ -91,28 +92,27 @@ def make_storage(url: str) -> optuna.storages.RDBStorage:
     return storage
 
 
-def make_sampler(seed: int, n_trials: int, parallel: bool) -> optuna.samplers.TPESampler:
-    """Seeded TPE; random start-up for a third of the budget (2..10 trials) before TPE takes over.
+def make_sampler(seed: int, n_trials: int, parallel: bool) -> SlotSeededSampler:
+    """Slot-seeded TPE (see :mod:`babelfuse.tuning.sampling`); random start-up for a third of the
+    budget (2..10 trials) before TPE takes over.
 
     ``constant_liar`` makes parallel workers treat each other's running trials as bad, so they do
     not all sample the same promising point.
     """
     startup = max(2, min(10, n_trials // 3))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=parallel)
+    return SlotSeededSampler(seed=seed, n_startup_trials=startup, constant_liar=parallel)
 
 
 def make_pruner(tune: dict[str, Any]) -> optuna.pruners.BasePruner:
     """``tune.pruner``: median | hyperband | none, fed one value per epoch."""
-    kind = str(tune.get("pruner", "median"))
-    warmup = int(tune.get("pruner_warmup_epochs", 3))
-    startup = int(tune.get("pruner_startup_trials", 3))
+    kind = str(tune["pruner"])
     if kind == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup)
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=int(tune["pruner_startup_trials"]), n_warmup_steps=int(tune["pruner_warmup_epochs"])
+        )
     if kind == "hyperband":
-        epochs = int(tune.get("epochs", 30))
-        return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup), max_resource=epochs)
+        warmup = int(tune["pruner_warmup_epochs"])
+        return SlotHyperbandPruner(min_resource=max(1, warmup), max_resource=int(tune["epochs"]))
     if kind == "none":
         return optuna.pruners.NopPruner()
     raise BabelfuseError(f"tune.pruner={kind!r}: expected one of {', '.join(PRUNERS)}")

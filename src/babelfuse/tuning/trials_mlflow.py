@@ -21,6 +21,8 @@ import optuna
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
+from babelfuse import tracking
+
 log = logging.getLogger("babelfuse.tuning")
 
 STATE_TAG = "optuna.state"
@@ -49,17 +51,24 @@ class TrialRun:
 
 @contextlib.contextmanager
 def trial_run(
-    trial: optuna.Trial, picks: dict[str, Any], parent_run_id: str, experiment_id: str, study_name: str
+    trial: optuna.Trial,
+    picks: dict[str, Any],
+    parent_run_id: str,
+    experiment_id: str,
+    study_name: str,
+    run_name: str | None = None,
 ) -> Iterator[TrialRun]:
-    """A child run ``trial:<n>`` under the study's run; state tag COMPLETE / PRUNED / FAIL on exit."""
+    """A child run (``trial:<n>`` unless named) under the study's run; state tag COMPLETE / PRUNED /
+    FAIL on exit."""
     tags = {
         "stage": "tune",
         "optuna.study": study_name,
         "optuna.trial_number": str(trial.number),
         "optuna.worker": str(trial.user_attrs.get("worker", 0)),
+        tracking.PROCESS_TAG: tracking.process_tag(),  # a killed trial's run is marked KILLED later
     }
     with mlflow.start_run(
-        run_name=f"trial:{trial.number}",
+        run_name=run_name or f"trial:{trial.number}",
         experiment_id=experiment_id,
         nested=True,
         parent_run_id=parent_run_id,

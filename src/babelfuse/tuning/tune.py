@@ -1,8 +1,6 @@
-"""The tune stage: an Optuna study over ``tune.space`` on the source-language train/val splits.
+"""The tune stage's library: an Optuna study over ``tune.space`` on the source-language train/val splits.
 
-    python -m babelfuse.tuning.tune --train data/fused/train.npz --val data/fused/val.npz \\
-        --out models/best_params.json --metrics metrics/tune.json
-
+The entry point is :mod:`babelfuse.stages.tune` (``python -m babelfuse.stages.tune``).
 Reads exactly the two files it is given (no test split, no target languages) and the ``tune`` and
 ``train`` sections of params.yaml. The study lives in ``tune.storage`` under the name
 ``<tune.study_name>-<fingerprint of data, base params, space, epochs, seed, pruner>``: rerunning
@@ -13,8 +11,6 @@ space or another seed starts afresh.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import multiprocessing as mp
 import time
@@ -23,32 +19,28 @@ from typing import Any
 
 import numpy as np
 
-from babelfuse import logs, paths, tracking
-from babelfuse.errors import BabelfuseError, user_errors_exit
-from babelfuse.params import load_section
+from babelfuse import tracking
+from babelfuse.errors import BabelfuseError
+from babelfuse.paths import MODALITIES
 from babelfuse.tuning import study as st
-from babelfuse.tuning.space import parse_space, study_fingerprint
-from babelfuse.tuning.worker import WorkerJob, run_worker, thread_env, threads_per_worker, worker_entry
+from babelfuse.tuning.sampling import fail_orphaned_trials
+from babelfuse.tuning.space import parse_space
+from babelfuse.tuning.worker import (
+    FUSED,
+    WorkerJob,
+    run_worker,
+    thread_env,
+    threads_per_worker,
+    worker_entry,
+)
 
 log = logging.getLogger("babelfuse.tuning")
 
 
 def check_tune(tune: dict[str, Any], train: dict[str, Any]) -> None:
-    """User errors in the tune section, caught before any trial runs."""
-    for key in ("n_trials", "n_workers", "epochs"):
-        value = tune.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise BabelfuseError(f"tune.{key}: must be a positive integer, got {value!r}")
-    timeout = tune.get("timeout_s")
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-        raise BabelfuseError(f"tune.timeout_s: must be a positive number of seconds or null, got {timeout!r}")
-    if not isinstance(tune.get("storage"), str) or "://" not in tune["storage"]:
-        raise BabelfuseError(
-            f"tune.storage: must be an SQLAlchemy URL such as sqlite:///optuna.db, got {tune.get('storage')!r}"
-        )
-    if str(tune.get("pruner", "median")) not in st.PRUNERS:
-        raise BabelfuseError(f"tune.pruner={tune.get('pruner')!r}: expected one of {', '.join(st.PRUNERS)}")
-    parse_space(tune.get("space"), train)
+    """The search space as Optuna sees it, built before any trial runs (types and ranges of the tune
+    section are checked by :mod:`babelfuse.config` when params.yaml is loaded)."""
+    parse_space(tune["space"], train)
 
 
 def source_languages(train_path: Path, val_path: Path) -> dict[str, Any]:
@@ -96,6 +88,30 @@ def _spawn(jobs: list[WorkerJob], threads: int) -> None:
         raise RuntimeError(f"tune: worker process(es) failed: {', '.join(failed)}")
 
 
+def _jobs(
+    parts: list[int], timeout_s: float | None, base: dict[str, Any], tune: dict[str, Any], **shared: Any
+) -> list[WorkerJob]:
+    """One WorkerJob per share of the remaining trials (``shared``: the fields every job has alike)."""
+    threads = threads_per_worker(len(parts) or 1)
+    return [
+        WorkerJob(
+            index=i,
+            n_trials=share,
+            target_trials=int(tune["n_trials"]),
+            timeout_s=timeout_s,
+            threads=threads,
+            storage_url=str(tune["storage"]),
+            base=base,
+            tune=tune,
+            tracking_uri=tracking.tracking_uri(),
+            parallel=len(parts) > 1,
+            show_progress=len(parts) == 1,
+            **shared,
+        )
+        for i, share in enumerate(parts)
+    ]
+
+
 def run_study(
     train_path: Path,
     val_path: Path,
@@ -104,8 +120,11 @@ def run_study(
     study_name: str,
     parent_run_id: str,
     experiment_id: str,
+    model: str = FUSED,
 ) -> tuple[Any, dict[str, Any]]:
-    """Create/resume the study, run the missing trials on ``tune.n_workers`` workers: (study, counts)."""
+    """Create/resume the study of ``model`` (the fused model or one modality's baseline), fail the
+    trials a killed process left RUNNING, run the missing trials on ``tune.n_workers`` workers:
+    (study, counts). ``tune.timeout_s`` (null: none) caps each study's wall time."""
     import optuna
 
     start = time.monotonic()
@@ -113,47 +132,33 @@ def run_study(
     study = st.create_or_load(
         url, study_name, st.make_sampler(int(tune["seed"]), n_trials, False), st.make_pruner(tune)
     )
+    fail_orphaned_trials(study)
     before = st.counts(study)
     done = before["trials_complete"] + before["trials_pruned"]
     parts = st.shares(n_trials - done, n_workers)
     if not parts:
-        log.info(
-            "study %s already has %d complete/pruned trial(s) >= tune.n_trials: nothing to run",
-            study_name,
-            done,
-        )
+        log.info("study %s already has %d complete/pruned trial(s) >= tune.n_trials", study_name, done)
     elif done:
         log.info(
-            "resuming study %s: %d complete/pruned trial(s) already stored (tune.n_trials=%d)",
+            "resuming study %s: %d complete/pruned trial(s) stored (tune.n_trials=%d)",
             study_name,
             done,
             n_trials,
         )
+    timeout = tune["timeout_s"]
+    jobs = _jobs(
+        parts,
+        None if timeout is None else float(timeout),
+        train,
+        tune,
+        study_name=study_name,
+        train_path=str(train_path),
+        val_path=str(val_path),
+        parent_run_id=parent_run_id,
+        experiment_id=experiment_id,
+        model=model,
+    )
     threads = threads_per_worker(len(parts) or 1)
-    timeout = tune.get("timeout_s")
-    jobs = [
-        WorkerJob(
-            index=i,
-            n_trials=share,
-            target_trials=n_trials,
-            timeout_s=None
-            if timeout is None
-            else round(max(1.0, float(timeout) - (time.monotonic() - start)), 1),
-            threads=threads,
-            storage_url=url,
-            study_name=study_name,
-            train_path=str(train_path),
-            val_path=str(val_path),
-            base=train,
-            tune=tune,
-            parent_run_id=parent_run_id,
-            experiment_id=experiment_id,
-            tracking_uri=tracking.tracking_uri(),
-            parallel=len(parts) > 1,
-            show_progress=len(parts) == 1,
-        )
-        for i, share in enumerate(parts)
-    ]
     log.info(
         "tune.n_workers=%d: %d worker(s) for %s trial(s), %d thread(s) each",
         n_workers,
@@ -176,6 +181,46 @@ def run_study(
     }
 
 
+def tune_baselines(
+    train_path: Path,
+    val_path: Path,
+    tune: dict[str, Any],
+    train: dict[str, Any],
+    study_name: str,
+    parent_run_id: str,
+    experiment_id: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each single-modality model's own study (``<study_name>-<modality>``: the fused search space
+    without the fusion-only keys, the same ``tune.n_trials``) and the LogisticRegression's C (best
+    val macro-F1 over ``tune.logreg_c``): (baseline_params.json payload, summary for tune.json)."""
+    from babelfuse.training.baselines import tune_logreg_c
+    from babelfuse.training.fit import load_split
+
+    params: dict[str, Any] = {}
+    summary: dict[str, Any] = {}
+    for modality in MODALITIES:
+        study, counts = run_study(
+            train_path,
+            val_path,
+            tune,
+            train,
+            f"{study_name}-{modality}",
+            parent_run_id,
+            experiment_id,
+            modality,
+        )
+        params[modality], best = best_of(study, counts)
+        summary[modality] = {**best, **counts}
+        log.info("baseline:%s best val macro-F1 %.4f with %s", modality, best["best_value"], params[modality])
+    C, scores = tune_logreg_c(
+        load_split(train_path), load_split(val_path), list(tune["logreg_c"]), int(tune["seed"])
+    )
+    params["logreg"] = {"C": C}
+    summary["logreg"] = {"C": C, "best_value": scores[C]}
+    log.info("baseline:logreg C=%g (val macro-F1 %.4f over C in %s)", C, scores[C], sorted(scores))
+    return params, summary
+
+
 def best_of(study: Any, counts: dict[str, int]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(best params, best summary) or a clear error when no trial completed."""
     import optuna
@@ -190,61 +235,3 @@ def best_of(study: Any, counts: dict[str, int]) -> tuple[dict[str, Any], dict[st
         )
     best = study.best_trial
     return dict(best.params), {"best_value": float(best.value), "best_trial": int(best.number)}
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-@user_errors_exit
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train", type=Path, default=paths.fused_split("train"))
-    parser.add_argument("--val", type=Path, default=paths.fused_split("val"))
-    parser.add_argument("--out", type=Path, default=paths.BEST_PARAMS)
-    parser.add_argument("--metrics", type=Path, default=paths.METRICS / "tune.json")
-    args = parser.parse_args(argv)
-    logs.setup()
-    tune, train = load_section("tune"), load_section("train")
-    check_tune(tune, train)
-    data = source_languages(args.train, args.val)
-    digest = tracking.file_digest([args.train, args.val])
-    name = f"{tune['study_name']}-{study_fingerprint(train, tune, digest)}"
-    shown = {**tune, "storage": st.masked_url(tune["storage"])}
-    log.info(
-        "study %s in tune.storage=%s, objective = val macro-F1 on %s (train %d rows, val %d rows)",
-        name,
-        shown["storage"],
-        ",".join(data["val_langs"]),
-        data["train_rows"],
-        data["val_rows"],
-    )
-    tags = {"optuna.study": name, "optuna.storage": shown["storage"]}
-    with tracking.stage_run(
-        "tune", {"tune": shown, "train": train}, [args.train, args.val], extra_tags=tags
-    ) as run:
-        study, result = run_study(
-            args.train, args.val, tune, train, name, run.info.run_id, run.info.experiment_id
-        )
-        best_params, best = best_of(study, result)
-        summary = {**best, **result, "storage": st.storage_kind(tune["storage"]), "study_name": name, **data}
-        from babelfuse.tuning.trials_mlflow import log_study_summary
-
-        log_study_summary(study, summary, best_params)
-    write_json(args.out, best_params)
-    write_json(args.metrics, summary)
-    log.info(
-        "best trial %d: val macro-F1 %.4f with %s (%d complete, %d pruned, %d failed, %.1f s)",
-        best["best_trial"],
-        best["best_value"],
-        best_params,
-        summary["trials_complete"],
-        summary["trials_pruned"],
-        summary["trials_failed"],
-        summary["seconds"],
-    )
-
-
-if __name__ == "__main__":
-    main()

@@ -17,6 +17,7 @@ from typing import Any
 
 log = logging.getLogger("babelfuse.tuning")
 
+FUSED = "fused"
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
 
 
@@ -40,6 +41,7 @@ class WorkerJob:
     tracking_uri: str
     parallel: bool = False
     show_progress: bool = False
+    model: str = FUSED  # "fused", or the modality of a single-modality baseline study
 
 
 def cores() -> int:
@@ -101,21 +103,23 @@ def run_worker(job: WorkerJob) -> None:
     from babelfuse.training.fit import load_split
     from babelfuse.tuning import study as st
     from babelfuse.tuning.objective import TrialContext, make_objective
-    from babelfuse.tuning.space import parse_space
+    from babelfuse.tuning.space import model_space, parse_space
 
     mlflow.set_tracking_uri(job.tracking_uri)
     train, val = load_split(job.train_path), load_split(job.val_path)
     ctx = TrialContext(
         base=job.base,
-        space=parse_space(job.tune["space"], job.base),
+        space=parse_space(model_space(job.tune["space"], job.model), job.base),
         epochs=int(job.tune["epochs"]),
         seed=int(job.tune["seed"]),
         parent_run_id=job.parent_run_id,
         experiment_id=job.experiment_id,
         study_name=job.study_name,
         worker=job.index,
+        model=job.model,
     )
-    sampler = st.make_sampler(int(job.tune["seed"]) + job.index, job.target_trials, job.parallel)
+    # Every worker seeds from tune.seed: a trial's draws depend on its slot, not on the worker.
+    sampler = st.make_sampler(int(job.tune["seed"]), job.target_trials, job.parallel)
     study = optuna.load_study(
         study_name=job.study_name,
         storage=st.make_storage(job.storage_url),

@@ -10,9 +10,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,25 +20,9 @@ from tqdm import tqdm
 
 from babelfuse.data.manifest import resolve_inside
 from babelfuse.errors import BabelfuseError
+from babelfuse.features.media import IMAGE_FORMATS, MediaLimits
 
 MEDIA_COLUMNS: dict[str, str] = {"image": "image_path", "audio": "audio_path"}
-
-
-@dataclass(frozen=True)
-class MediaLimits:
-    """The ``validate.*`` params that bound a media file."""
-
-    image_max_side: int = 4096
-    image_max_pixels: int = 4_000_000
-    audio_sample_rate: int = 16000
-    audio_min_seconds: float = 0.2
-    audio_max_seconds: float = 30.0
-    audio_min_rms: float = 0.001
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> MediaLimits:
-        names = cls.__dataclass_fields__
-        return cls(**{k: type(getattr(cls, k))(v) for k, v in params.items() if k in names})
 
 
 def is_null(value: object) -> bool:
@@ -76,7 +58,7 @@ def check_image(path: Path, limits: MediaLimits) -> str | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(path, formats=IMAGE_FORMATS) as im:
                 width, height = im.size
                 if max(width, height) > limits.image_max_side:
                     return f"image {width}x{height}: side exceeds validate.image_max_side={limits.image_max_side}"
@@ -100,6 +82,8 @@ def check_audio(path: Path, limits: MediaLimits) -> str | None:
     try:
         with sf.SoundFile(path) as clip:
             rate, frames = clip.samplerate, clip.frames
+            if clip.channels > limits.audio_max_channels:
+                return f"audio has {clip.channels} channels; at most {limits.audio_max_channels} are accepted"
             if rate != limits.audio_sample_rate:
                 return f"audio sample rate {rate} Hz != validate.audio_sample_rate={limits.audio_sample_rate}"
             seconds = frames / rate

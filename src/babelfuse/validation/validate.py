@@ -1,7 +1,6 @@
-"""The ``validate`` stage: check the raw manifest and its media, pass or quarantine rows.
+"""The ``validate`` stage's library: check the raw manifest and its media, pass or quarantine rows.
 
-    python -m babelfuse.validation.validate --manifest data/raw/manifest.parquet \
-        --out data/validated --docs reports/validation --metrics metrics/validate.json
+The entry point is :mod:`babelfuse.stages.validate` (``python -m babelfuse.stages.validate``).
 
 Reads ``params.yaml: validate`` and ``data.languages`` (supported = ``data.languages`` that
 ``labels.LANGUAGES`` knows). What each ``validate.on_failure`` mode does: see ``report.py``.
@@ -9,7 +8,6 @@ Reads ``params.yaml: validate`` and ``data.languages`` (supported = ``data.langu
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shutil
@@ -17,13 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from babelfuse import logs, paths
-from babelfuse.data.manifest import Manifest, load_manifest, read_source
-from babelfuse.errors import BabelfuseError, user_errors_exit
+from babelfuse import paths
+from babelfuse.data.manifest import Manifest, load_manifest
+from babelfuse.errors import BabelfuseError
 from babelfuse.labels import LANGUAGES
-from babelfuse.params import load_section
 from babelfuse.validation import report as rep
 from babelfuse.validation.media_checks import MEDIA_COLUMNS, MediaLimits
 from babelfuse.validation.row_checks import build_check_frame, class_balance, class_ratio_column
@@ -116,104 +111,7 @@ def write_outputs(report: rep.Report, out: Path, source: dict, mode: str) -> tup
     return len(good), len(bad)
 
 
-def _params(params_file: Path) -> tuple[dict[str, Any], list[str]]:
-    params = load_section("validate", params_file)
-    mode = params.get("on_failure", "fail")
-    if mode not in MODES:
-        raise BabelfuseError(f"validate.on_failure={mode!r} must be one of {MODES}")
-    try:
-        MediaLimits.from_params(params)
-        float(params["class_balance_max_ratio"]), int(params["text_max_chars"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise BabelfuseError(f"params.yaml validate section is incomplete or not numeric: {err}") from None
-    return params, supported_languages(list(load_section("data", params_file).get("languages") or []))
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--manifest", type=Path, default=paths.RAW_MANIFEST)
-    parser.add_argument("--out", type=Path, default=paths.VALIDATED)
-    parser.add_argument("--docs", type=Path, default=paths.VALIDATION_DOCS)
-    parser.add_argument("--metrics", type=Path, default=paths.METRICS / "validate.json")
-    parser.add_argument("--params", type=Path, default=paths.PARAMS)
-    parser.add_argument("--no-progress", action="store_true", help="hide the tqdm bar")
-    return parser.parse_args(argv)
-
-
-def _balance_warnings(report: rep.Report, kept_balance: pd.DataFrame) -> None:
-    """Quarantine mode: imbalance cannot be fixed by dropping rows, so it is reported, not fatal."""
-    for outcome in report.failed:
-        if outcome.name in rep.WARN_ONLY_IN_QUARANTINE:
-            report.warnings.append(f"{outcome.name}: {outcome.detail}")
-    for r in kept_balance.itertuples():
-        if not r.ratio <= r.max_ratio:
-            report.warnings.append(
-                f"class_balance after quarantine: split {r.split} ratio {r.ratio:.2f} > {r.max_ratio:g}"
-            )
-    for warning in report.warnings:
-        log.warning("validate.on_failure=quarantine, only a warning: %s", warning)
-
-
-def _log_mlflow(record: dict, report: rep.Report, metrics_path: Path, mode: str) -> None:
-    import mlflow
-
-    counts = ("rows_in", "rows_passed", "rows_failed", "rows_quarantined", "expectations_failed")
-    values = {k: float(record[k]) for k in (*counts, "media_rows_per_second", "seconds")}
-    values.update({f"unexpected.{o.name}": float(o.unexpected_count) for o in report.outcomes})
-    mlflow.log_metrics(values)
-    mlflow.set_tag("on_failure", mode)
-    mlflow.log_artifact(str(metrics_path))
-
-
 def remove_stale_outputs(out: Path) -> None:
     """A failed run must not leave an earlier run's validated manifest looking current."""
     for name in (paths.VALIDATED_MANIFEST.name, paths.QUARANTINE.name, paths.VALIDATED_SOURCE.name):
         (out / name).unlink(missing_ok=True)
-
-
-@user_errors_exit
-def main(argv: list[str] | None = None) -> None:
-    logs.setup()
-    args = parse_args(argv)
-    params, languages = _params(args.params)
-    mode = params.get("on_failure", "fail")
-    log.info("validate.on_failure=%s; languages accepted (data.languages): %s", mode, languages)
-    manifest = read_manifest(args.manifest)
-    source = read_source(args.manifest)
-    reset_docs(args.docs)
-    remove_stale_outputs(args.out)
-    from babelfuse import tracking
-
-    inputs = [args.manifest, args.manifest.parent / "source.json"]
-    with tracking.stage_run("validate", {**params, "languages": languages}, inputs=inputs):
-        report = validate_manifest(
-            manifest, params, languages, args.docs, mode, progress=not args.no_progress
-        )
-        failing = rep.blocking(report, mode)
-        if len(report.frame) and len(report.reasons) == len(report.frame):
-            failing = report.failed  # every row is bad: quarantining would leave nothing
-        quarantined = write_outputs(report, args.out, source, mode)[1] if not failing else 0
-        kept_balance = class_balance(
-            report.frame.drop(index=sorted(report.reasons)), float(params["class_balance_max_ratio"])
-        )
-        if mode == "quarantine":
-            _balance_warnings(report, kept_balance)
-        record = rep.metrics(report, mode, not failing, quarantined, kept_balance)
-        rep.write_json(record, args.metrics)
-        _log_mlflow(record, report, args.metrics, mode)
-        message = rep.summary(report, mode, failing, args.docs, record["rows_passed"])
-        if failing:
-            raise BabelfuseError(message)
-        log.info(
-            "%s; %d quarantined -> %s (%.1f media rows/s)",
-            message,
-            quarantined,
-            args.out,
-            report.media_rows_per_second,
-        )
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,6 @@
-"""``fuse`` stage: join the three feature sets by ``sample_id``, standardise on train, split.
+"""The ``fuse`` stage's library: join the three feature sets by ``sample_id``, standardise on train, split.
+
+(The data join only; the fusion *layers* of the model are in :mod:`babelfuse.fusion`.)
 
 Writes ``data/fused/{train,val,test}.npz`` (``text, image, audio, mask, label, lang, sample_id,
 template_id``) and ``data/fused/scalers.json``. A missing modality stays a zero row with mask 0 —
@@ -8,19 +10,15 @@ modality is present only, so neither other splits nor placeholder zeros leak int
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from babelfuse import logs, paths, tracking
-from babelfuse.errors import BabelfuseError, user_errors_exit
+from babelfuse import paths
+from babelfuse.errors import BabelfuseError, check_finite, load_array
 from babelfuse.labels import LABEL_TO_INDEX
-from babelfuse.params import load_section
 
 log = logging.getLogger("babelfuse.fuse")
 
@@ -33,11 +31,11 @@ def read_features(folder: Path, modality: str) -> Features:
     for file in files:
         if not file.exists():
             raise BabelfuseError(f"features file missing: {file} (run the extract_{modality} stage)")
-    array = np.load(files[0], allow_pickle=False).astype("float32")
+    array = load_array(files[0]).astype("float32")
     ids = files[1].read_text(encoding="utf-8").splitlines()
     present_file = paths.features_present(modality, folder)
     present = (
-        np.load(present_file, allow_pickle=False).astype(bool)
+        load_array(present_file).astype(bool)
         if present_file.exists()
         else np.ones(len(ids), bool)
     )
@@ -46,6 +44,7 @@ def read_features(folder: Path, modality: str) -> Features:
             f"{modality} features disagree: {files[0].name} has shape {array.shape}, {files[1].name} "
             f"{len(ids)} ids, {present_file.name} {len(present)} flags"
         )
+    check_finite(array, ids, str(files[0]))  # refused, not a missing modality: extract never writes NaN
     return array, ids, present
 
 
@@ -151,39 +150,3 @@ def summary(splits: dict[str, dict[str, np.ndarray]]) -> dict[str, float]:
             if len(data["label"]):
                 metrics[f"{split}_{modality}_missing_share"] = float(1.0 - data["mask"][:, i].mean())
     return metrics
-
-
-@user_errors_exit
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--manifest", type=Path, default=paths.VALIDATED_MANIFEST)
-    parser.add_argument("--features", type=Path, default=paths.FEATURES)
-    parser.add_argument("--out", type=Path, default=paths.FUSED)
-    args = parser.parse_args(argv)
-    logs.setup()
-    params: dict[str, Any] = load_section("fuse")
-    standardize = bool(params.get("standardize", True))
-    log.info("fuse.standardize=%s (scalers fitted on train rows where each modality is present)", standardize)
-    if not args.manifest.exists():
-        raise BabelfuseError(f"manifest not found: {args.manifest}")
-    frame = pd.read_parquet(args.manifest)
-    features = {m: read_features(args.features, m) for m in paths.MODALITIES}
-    inputs = [args.manifest, *(paths.features_array(m, args.features) for m in paths.MODALITIES)]
-    with tracking.stage_run("fuse", params, inputs=inputs):
-        import mlflow
-
-        splits, scalers = fuse(frame, features, standardize)
-        args.out.mkdir(parents=True, exist_ok=True)
-        for split, data in splits.items():
-            np.savez_compressed(paths.fused_split(split, args.out), **data)
-        scalers_file = args.out / "scalers.json"
-        scalers_file.write_text(json.dumps(scalers) + "\n", encoding="utf-8")
-        metrics = summary(splits)
-        metrics.update({f"{m}_dim": float(features[m][0].shape[1]) for m in paths.MODALITIES})
-        mlflow.log_metrics(metrics)
-        mlflow.log_artifact(str(scalers_file))
-        log.info("wrote %s: %s", args.out, {s: len(d["label"]) for s, d in splits.items()})
-
-
-if __name__ == "__main__":
-    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
+from babelfuse.stages import tune as tune_stage
 from babelfuse.training.synthetic import synthetic_fused
-from babelfuse.tuning import tune as tune_stage
 
 REPO = Path(__file__).resolve().parents[2]
 DIMS = {"text": 12, "image": 8, "audio": 6}
@@ -22,7 +23,8 @@ DIMS = {"text": 12, "image": 8, "audio": 6}
 # configurations are clearly bad and a median pruner has something to prune.
 TEST_TUNE: dict[str, Any] = {
     "n_trials": 4,
-    "timeout_s": 300,
+    "timeout_s": None,
+    "baselines": False,  # the baseline studies have their own test
     "seed": 7,
     "pruner": "median",
     "pruner_startup_trials": 1,
@@ -83,6 +85,21 @@ class TuneProject:
             ]
         )
         return json.loads(self.metrics.read_text())
+
+
+def build_tune_project(root: Path, storage: str) -> TuneProject:
+    """The repo's params.yaml with TEST_TUNE and small heads, tiny en splits, ``tune.storage=storage``."""
+    root.mkdir(parents=True)
+    shutil.copy2(REPO / "params.yaml", root / "params.yaml")
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    project = TuneProject(root)
+    write_split(project.train, 90, seed=1)
+    write_split(project.val, 45, seed=2)
+    project.set_tune(**TEST_TUNE, storage=storage)
+    patch = project.params()
+    patch["train"].update(patience=10, hidden=8)
+    (root / "params.yaml").write_text(yaml.safe_dump(patch, sort_keys=False))
+    return project
 
 
 def runs_of(experiment: str = "babelfuse") -> list[Any]:

@@ -13,14 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from babelfuse.config import FeaturesConfig
 from babelfuse.labels import LABELS
 
-FEATURES = {
-    "batch_size": 64,
-    "text": {"encoder": "use-multilingual", "max_length": 128, "batch_size": 64},
-    "image": {"encoder": "classic", "size": 96, "weights": None, "batch_size": 64},
-    "audio": {"encoder": "prosody", "sample_rate": 16000, "n_mels": 40, "n_mfcc": 20, "batch_size": 64},
-}
+FEATURES = FeaturesConfig().model_dump()  # the default encoders, every key filled in by the schema
 TEXTS = {  # (negative, neutral, positive) x 2 per language; not translations of each other
     "en": [
         (
@@ -80,7 +76,8 @@ def make_wav(path: Path, index: int, label: int) -> None:
 
 
 def make_posts(root: Path) -> pd.DataFrame:
-    """24 test posts (4 languages x 2 x 3 labels) with media files under ``root``; a few lack a modality."""
+    """24 posts (4 languages x 2 x 3 labels) of the ``gate`` split (what the promotion gate scores), with
+    media files under ``root``; a few lack a modality."""
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "audio").mkdir(parents=True, exist_ok=True)
     rows = []
@@ -94,7 +91,7 @@ def make_posts(root: Path) -> pd.DataFrame:
                 rows.append(
                     {
                         "sample_id": f"p{i:02d}",
-                        "split": "test",
+                        "split": "gate",
                         "lang": lang,
                         "text": text,
                         "image_path": None if i % 7 == 3 else image,
@@ -137,7 +134,7 @@ def encode_reference(posts: pd.DataFrame, root: Path) -> tuple[dict[str, np.ndar
 
 
 def standardise(raw, present, scalers) -> dict[str, np.ndarray]:
-    from babelfuse.training.fuse import apply_scaler
+    from babelfuse.features.fuse import apply_scaler
 
     out = {m: apply_scaler(raw[m], present[m], scalers[m]) for m in ("text", "image", "audio")}
     out["mask"] = np.stack([present[m] for m in ("text", "image", "audio")], axis=1).astype("float32")
@@ -159,9 +156,9 @@ def train(inputs: dict[str, np.ndarray], labels: np.ndarray, seed: int, epochs: 
 
 
 def build_world(folder: Path) -> World:
+    from babelfuse.features.fuse import fit_scaler
     from babelfuse.serving import bundle
     from babelfuse.serving.inputs import Limits
-    from babelfuse.training.fuse import fit_scaler
 
     root = folder / "data"
     posts = make_posts(root)

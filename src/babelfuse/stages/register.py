@@ -1,0 +1,61 @@
+"""The ``register`` stage: log the end-to-end pyfunc, register it as ``challenger``, run the promotion gate.
+
+    python -m babelfuse.stages.register --model models/model.keras --fused data/fused \
+        --temperature models/temperature.json --eval metrics/eval.json \
+        --manifest data/validated/manifest.parquet --out metrics/register.json \
+        --promotions reports/promotions.jsonl
+
+Reads ``params.yaml: register`` (model name, gate thresholds, request limits) and ``features`` (the
+encoders the served model rebuilds). What is logged, tagged and gated: :mod:`babelfuse.serving.register`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from babelfuse import logs, paths
+from babelfuse.errors import user_errors_exit
+from babelfuse.params import load_section
+from babelfuse.serving.register import register
+
+log = logging.getLogger("babelfuse.serving.register")
+
+
+@user_errors_exit
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=paths.MODEL)
+    parser.add_argument("--fused", type=Path, default=paths.FUSED, help="folder holding scalers.json")
+    parser.add_argument("--temperature", type=Path, default=paths.TEMPERATURE)
+    parser.add_argument("--eval", type=Path, default=paths.METRICS / "eval.json")
+    parser.add_argument("--manifest", type=Path, default=paths.VALIDATED_MANIFEST)
+    parser.add_argument("--out", type=Path, default=paths.METRICS / "register.json")
+    parser.add_argument("--promotions", type=Path, default=paths.PROMOTIONS)
+    parser.add_argument("--params", type=Path, default=paths.PARAMS)
+    args = parser.parse_args(argv)
+    logs.setup()
+    params = load_section("register", args.params)
+    features = load_section("features", args.params)
+    result = register(
+        args.model,
+        args.fused / "scalers.json",
+        args.temperature,
+        args.eval,
+        args.manifest,
+        args.promotions,
+        params,
+        features,
+        seed=int(load_section("seed", args.params)),
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    log.info(
+        "wrote %s: %s v%s, decision %s", args.out, result["model_name"], result["version"], result["decision"]
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,20 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help install run test test-fast lint ui dashboard clean lock
+# The model `make serve` and `make predict` use (any MLflow model URI), and the port it is served on.
+MODEL_URI  ?= models:/babelfuse@champion
+SERVE_PORT ?= 5001
+# `make predict` sends one post; set any of these on the command line (IMAGE/AUDIO: file paths).
+POST_LANG  ?= fr
+POST_TEXT  ?= Quel repas horrible.
+POST_IMAGE ?=
+POST_AUDIO ?=
+
+# `make server`: the shared MLflow tracking server (PostgreSQL backend store, proxied artifacts).
+SERVER_PORT ?= 5050
+ARTIFACTS   ?= $(CURDIR)/mlartifacts
+
+.PHONY: help install run results test test-fast lint ui dashboard serve predict server push pull clean lock
 
 help:  ## show this help
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,6 +38,10 @@ install: $(BIN)/.installed  ## create .venv from requirements.lock (only when mi
 
 run: install  ## run the whole DVC pipeline on the bundled dataset (logs to MLflow at ./mlflow.db)
 	BABELFUSE_RUN_GROUP=repro-$$(date +%Y%m%d-%H%M%S) dvc repro
+	python -m babelfuse.evaluation.results_doc
+
+results: install  ## regenerate docs/RESULTS.md from metrics/*.json (and benchmarks/results/fusion.json)
+	python -m babelfuse.evaluation.results_doc
 
 test: install  ## run the test suite (slow tests included)
 	pytest
@@ -40,6 +57,30 @@ ui: install  ## MLflow UI on http://127.0.0.1:5000
 
 dashboard: install  ## optuna-dashboard on the tune stage's study storage, http://127.0.0.1:8080
 	optuna-dashboard --host 127.0.0.1 --port 8080 $$($(BIN)/python -c "import yaml;print(yaml.safe_load(open('params.yaml'))['tune']['storage'])")
+
+serve: install  ## serve the champion model on http://127.0.0.1:5001 (MODEL_URI=..., SERVE_PORT=...)
+	mlflow models serve -m $(MODEL_URI) --env-manager local --host 127.0.0.1 --port $(SERVE_PORT)
+
+predict: install  ## one post through the champion: POST_LANG=de POST_TEXT="..." [POST_IMAGE=, POST_AUDIO=]
+	babelfuse predict --model-uri $(MODEL_URI) --lang "$(POST_LANG)" --text "$(POST_TEXT)" \
+	  $(if $(POST_IMAGE),--image "$(POST_IMAGE)") $(if $(POST_AUDIO),--audio "$(POST_AUDIO)")
+
+server: install  ## shared MLflow tracking server on http://127.0.0.1:5050 (PostgreSQL from BABELFUSE_DB_URL, else a local one)
+	@url="$${BABELFUSE_DB_URL:-}"; \
+	if [ -z "$$url" ]; then \
+	  echo "make server: BABELFUSE_DB_URL is not set: using a local PostgreSQL (scripts/postgres.sh)"; \
+	  url="$$(bash scripts/postgres.sh babelfuse)" || exit 1; \
+	fi; \
+	echo "make server: backend store $$(echo $$url | sed 's#://[^@]*@#://***@#'), artifacts in $(ARTIFACTS)"; \
+	echo "make server: point the pipeline at it with  export MLFLOW_TRACKING_URI=http://127.0.0.1:$(SERVER_PORT)"; \
+	mlflow server --host 127.0.0.1 --port $(SERVER_PORT) --backend-store-uri "$$url" \
+	  --serve-artifacts --artifacts-destination "$(ARTIFACTS)"
+
+push: install  ## dvc push: data, features and models to the default DVC remote (.dvc/config)
+	dvc push
+
+pull: install  ## dvc pull: fetch what `dvc push` stored (then `dvc status` is clean)
+	dvc pull
 
 lock:  ## rewrite requirements.lock from the current .venv
 	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' | grep -v '^babelfuse' > requirements.lock

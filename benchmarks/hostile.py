@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import http.client
 import io
 import json
 import os
@@ -72,6 +73,7 @@ def hostile_cases(normal: dict) -> dict[str, tuple[str, bytes]]:
 
     odd = wav(0.17, 16000, declared_rate=9_999_991)
     six = wav(0.17, 16000, declared_rate=999_983)
+    accepted = wav(30.0, 95_987)  # the longest clip at the highest (prime) rate still accepted
     png = io.BytesIO()
     Image.new("RGBA", (6300, 6300), (0, 0, 0, 0)).save(png, format="PNG")
     parquet = io.BytesIO()
@@ -86,6 +88,9 @@ def hostile_cases(normal: dict) -> dict[str, tuple[str, bytes]]:
     return {
         "wav declaring 9,999,991 Hz (1 row)": json_body([{**normal, "audio": b64(odd)}]),
         "six wavs at 999,983 Hz": json_body([{**normal, "audio": b64(six)}] * 6),
+        "accepted: 30 s wav at 95,987 Hz (5.8 MB), resampled": json_body(
+            [{**normal, "audio": b64(accepted)}]
+        ),
         f"parquet {len(parquet.getvalue()) // 1000} KB, 20 M rows": (
             "application/x-parquet",
             parquet.getvalue(),
@@ -110,7 +115,7 @@ def hostile_cases(normal: dict) -> dict[str, tuple[str, bytes]]:
     }
 
 
-def register_tiny(tmp: Path) -> str:
+def register_tiny(tmp: Path, params: Path) -> str:
     """Log and register the tiny model as the register stage does (file hashes tagged); its URI."""
     import mlflow
 
@@ -119,10 +124,10 @@ def register_tiny(tmp: Path) -> str:
     from babelfuse.serving.model_code import HASHES_TAG
     from babelfuse.serving.register import limits_from
 
-    features = load_section("features")
-    model, scalers, temperature = build_artifacts(tmp, features, load_section("train"))
-    register = load_section("register")
-    limits = limits_from(register, load_section("validate"))
+    features = load_section("features", params)
+    model, scalers, temperature = build_artifacts(tmp, features, load_section("train", params))
+    register = load_section("register", params)
+    limits = limits_from(register, load_section("validate", params))
     config = bundle.serving_config(
         features, ["ar", "de", "en", "es", "fr", "ja", "ru", "zh"], limits, register.get("text_threads")
     )
@@ -149,12 +154,23 @@ def session_rss(sid: int) -> int:
 
 
 def send(url: str, content_type: str, body: bytes, timeout: float = 300) -> tuple[int, str]:
-    req = urllib.request.Request(f"{url}/invocations", data=body, headers={"Content-Type": content_type})
+    """POST ``body``; a server that answers before reading it all (413) is read, not an error."""
+    host, port = url.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read().decode(errors="replace")
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode(errors="replace")
+        conn.putrequest("POST", "/invocations")
+        conn.putheader("Content-Type", content_type)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        try:
+            for start in range(0, len(body), 1 << 20):
+                conn.send(body[start : start + (1 << 20)])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server stopped reading: its answer is waiting
+        response = conn.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        conn.close()
 
 
 def start_server(model_uri: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
@@ -245,7 +261,7 @@ def main() -> None:
         cwd = os.getcwd()
         os.chdir(tmp)  # MLflow's artifact store (./mlruns) lives in the temp folder
         try:
-            uri = register_tiny(tmp)
+            uri = register_tiny(tmp, Path(cwd) / "params.yaml")
         finally:
             os.chdir(cwd)
         media_root = tmp / "media"

@@ -130,8 +130,8 @@ def predict(
 @app.command()
 def report(
     metrics: Annotated[
-        Path, typer.Option("--metrics", help="The evaluate stage's metrics file.")
-    ] = paths.METRICS / "eval.json",
+        Path, typer.Option("--metrics", help="The evaluate stage's detail metrics (per language, CIs).")
+    ] = paths.METRICS / "eval_detail.json",
     html: Annotated[
         Path, typer.Option("--report", help="The HTML report to point to / open.")
     ] = paths.EVAL_REPORT,

@@ -14,6 +14,8 @@ value with a short comment in params.yaml.
 
 from __future__ import annotations
 
+import argparse
+import copy
 import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -543,7 +545,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...] 
     An empty value (``train.hidden=``) keeps the file's value, so MLproject parameters can default
     to "whatever params.yaml says".
     """
-    out = _deep_copy(raw)
+    out = copy.deepcopy(raw)
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
@@ -563,14 +565,6 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...] 
     return out
 
 
-def _deep_copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _deep_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deep_copy(v) for v in value]
-    return value
-
-
 def validate(raw: dict[str, Any], source: str = "params.yaml") -> Config:
     """A raw params mapping -> :class:`Config`, or a one-line ``BabelfuseError`` naming the key."""
     try:
@@ -580,5 +574,35 @@ def validate(raw: dict[str, Any], source: str = "params.yaml") -> Config:
 
 
 def load_config(path: Path | str = paths.PARAMS, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read and validate the whole params file (plus ``--set`` overrides): typed access to every key."""
-    return validate(apply_overrides(read_yaml(path), overrides), source=str(path))
+    """Read and validate the whole params file (plus ``--set`` overrides): typed access to every key.
+
+    A problem that only the overrides bring in is reported as ``--set: <key> ...``.
+    """
+    raw = read_yaml(path)
+    merged = apply_overrides(raw, overrides)
+    try:
+        return validate(merged, source=str(path))
+    except BabelfuseError:
+        if merged == raw:
+            raise
+        validate(raw, source=str(path))  # the file alone is wrong: say so
+        return validate(merged, source="--set")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, params: bool = True) -> None:
+    """``--params FILE`` (unless the stage has its own) and repeatable ``--set SECTION.KEY=VALUE``."""
+    if params:
+        parser.add_argument("--params", type=Path, default=paths.PARAMS, help="params file (params.yaml)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one param for this run (a YAML value, validated like params.yaml; empty: keep the file's)",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The validated config a stage runs with: ``--params`` plus its ``--set`` overrides."""
+    return load_config(getattr(args, "params", paths.PARAMS), getattr(args, "overrides", []))

@@ -1,9 +1,10 @@
 """The task's classes and the languages babelfuse knows.
 
 Adding a language: write ``data/languages/<code>.yaml`` (see ``en.yaml``), add one line to
-``LANGUAGES`` below with its eSpeak NG voice, and list the code in ``params.yaml: data.languages``.
-Every language must be one the Universal Sentence Encoder Multilingual covers
-(ar, zh, nl, en, de, fr, it, pt, es, ja, ko, ru, pl, th, tr).
+``LANGUAGES`` below with its eSpeak NG voice (``babelfuse languages`` lists the voices eSpeak offers
+for the code, e.g. ``pt`` European and ``pt-BR`` Brazilian Portuguese), check the file with
+``babelfuse languages check <code>``, and list the code in ``params.yaml: data.languages``. The text
+encoder must cover the language for zero-shot transfer (``features.text.USE_MULTILINGUAL_LANGUAGES``).
 """
 
 from __future__ import annotations

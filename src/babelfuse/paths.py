@@ -34,9 +34,12 @@ MODELS = Path("models")
 MODEL = MODELS / "model.keras"
 BASELINES = MODELS / "baselines"
 BEST_PARAMS = MODELS / "best_params.json"
+BASELINE_PARAMS = MODELS / "baseline_params.json"  # tune: each baseline's own tuned params
+SEEDS = MODELS / "seeds"  # train: models/seeds/<seed>/{model.keras,baselines/} per evaluate.seeds
 TEMPERATURE = MODELS / "temperature.json"
 
 METRICS = Path("metrics")
+CEILING = METRICS / "ceiling.json"  # Bayes-optimal macro-F1 per modality subset (generate stage)
 PLOTS = Path("plots")
 REPORTS = Path("reports")
 VALIDATION_DOCS = REPORTS / "validation"

@@ -150,6 +150,22 @@ def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def launcher_tags() -> dict[str, str]:
+    """Under ``mlflow run`` (which sets ``MLFLOW_RUN_ID``), do not resume its run: that run holds
+    the ``-P`` values as given (empty = params.yaml's), the stage's own run the values it used.
+    The stage run is nested under it when both are in the same experiment."""
+    import mlflow
+
+    launcher = os.environ.pop("MLFLOW_RUN_ID", None)
+    if not launcher:
+        return {}
+    tags = {"mlflow_project_run_id": launcher}
+    experiment = mlflow.get_experiment_by_name(os.environ.get("BABELFUSE_EXPERIMENT", EXPERIMENT))
+    if experiment is not None and mlflow.get_run(launcher).info.experiment_id == experiment.experiment_id:
+        tags["mlflow.parentRunId"] = launcher
+    return tags
+
+
 @contextlib.contextmanager
 def stage_run(
     stage: str,
@@ -165,6 +181,7 @@ def stage_run(
     configure()
     if not nested:
         mark_killed_runs(stage)
+        extra_tags = {**launcher_tags(), **(extra_tags or {})}
     tags = {
         "stage": stage,
         PROCESS_TAG: process_tag(),

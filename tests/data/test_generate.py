@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def data_params(**changes) -> dict:
 
 MICRO = data_params(
     size="micro",
-    sizes={"micro": {"train": 6, "val": 3, "test_per_lang": 3}},
+    sizes={"micro": {"train": 6, "val": 3, "test_per_lang": 3, "gate_per_lang": 3, "fewshot_per_lang": 3}},
     languages=["en", "de", "ja"],
     image_size=48,
 )
@@ -58,12 +59,14 @@ def test_plan_follows_the_zero_shot_protocol() -> None:
 
 
 def test_informativeness_sets_the_share_of_label_carrying_modalities() -> None:
+    no_interactions = {"irony": 0.0, "reliability": 0.0}  # they override informativeness (tested in test_ceiling)
     for share in (0.0, 1.0):
-        data = data_params(size="tiny", informativeness={"text": share, "image": share, "audio": share})
-        posts = plan.plan_posts(data, seed=1)
+        info = {"text": share, "image": share, "audio": share}
+        posts = plan.plan_posts(data_params(size="tiny", informativeness=info, interactions=no_interactions), seed=1)
         for flag in ("text_informative", "image_informative", "audio_informative"):
-            assert {getattr(p, flag) for p in posts} == {bool(share)}
-    data = data_params(size="default", informativeness={"text": 0.2, "image": 0.5, "audio": 0.8})
+            assert {getattr(p.latent, flag) for p in posts} == {bool(share)}
+    info = {"text": 0.2, "image": 0.5, "audio": 0.8}
+    data = data_params(size="default", informativeness=info, interactions=no_interactions)
     latent = plan.latent_frame(plan.plan_posts(data, seed=1))
     assert latent.text_informative.mean() == pytest.approx(0.2, abs=0.06)
     assert latent.image_informative.mean() == pytest.approx(0.5, abs=0.05)
@@ -113,11 +116,13 @@ def test_stage_main_writes_manifest_source_and_mlflow_run(tmp_path: Path, mlflow
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump({"seed": 3, "data": MICRO}), encoding="utf-8")
     out = tmp_path / "raw"
-    generate_stage.main(["--out", str(out), "--params", str(params_file)])
+    ceiling_file = tmp_path / "ceiling.json"
+    generate_stage.main(["--out", str(out), "--params", str(params_file), "--ceiling", str(ceiling_file)])
+    assert json.loads(ceiling_file.read_text())["subsets"]["text+image+audio"]["bayes"] > 0.5
     source = yaml.safe_load((out / "source.json").read_text())
     assert source["source"] == "generated" and Path(source["data_root"]) == out
     frame = pd.read_parquet(out / "manifest.parquet")
-    assert len(frame) == 6 + 3 + 3 * 3
+    assert len(frame) == 6 + 3 + 3 * 3 + 3 * 3 + 3 * 2  # train, val, test and gate x 3 languages, fewshot x 2
     mlflow.set_tracking_uri(mlflow_uri)
     runs = mlflow.search_runs(experiment_names=["babelfuse"], output_format="list")
     assert len(runs) == 1
@@ -126,6 +131,7 @@ def test_stage_main_writes_manifest_source_and_mlflow_run(tmp_path: Path, mlflow
     assert run.data.metrics["n_train"] == 6 and run.data.metrics["n_test_ja"] == 3
     assert run.data.metrics["n_val_positive"] == 1 and "seconds" in run.data.metrics
     assert run.data.params["data.size"] == "micro"
+    assert 0.5 < run.data.metrics["ceiling_bayes_text_image_audio"] <= 1.0
 
 
 def test_each_modality_alone_carries_the_label(tmp_path: Path) -> None:
@@ -137,10 +143,11 @@ def test_each_modality_alone_carries_the_label(tmp_path: Path) -> None:
 
     data = data_params(
         size="s",
-        sizes={"s": {"train": 60, "val": 3, "test_per_lang": 30}},
+        sizes={"s": {"train": 60, "val": 3, "test_per_lang": 30, "gate_per_lang": 3, "fewshot_per_lang": 3}},
         languages=["en"],
         image_size=64,
         informativeness={"text": 1.0, "image": 1.0, "audio": 1.0},
+        interactions={"irony": 0.0, "reliability": 0.0},
     )
     frame = generate.generate_dataset(data, 5, tmp_path)
 

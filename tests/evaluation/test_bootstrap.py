@@ -109,3 +109,13 @@ def test_an_empty_language_in_a_resample_is_left_out_not_zero() -> None:
     assert np.isnan(bs.weighted_macro_f1(draws, (y, p, rows))[1])
     c = bs.ci(bs.weighted_macro_f1, (y, p, rows), draws, 0.95)
     assert c["ci_low"] == c["ci_high"] == 1.0
+
+
+def test_group_level_draw_equals_its_dense_row_weights() -> None:
+    y, p = _preds(96, 9)
+    rows = np.arange(96) < 40
+    d = bs.draw(np.repeat(np.arange(12), 8), 50, seed=2)
+    dense = d.dense()
+    for fn, data in ((bs.weighted_macro_f1, (y, p, rows)), (bs.weighted_accuracy, (y, p)),
+                     (bs.ece_metric(5), (y, np.eye(3)[p] * 0.5 + 0.5 / 3, rows))):  # fmt: skip
+        np.testing.assert_allclose(fn(d, data), fn(dense, data))

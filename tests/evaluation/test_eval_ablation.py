@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from babelfuse.evaluation import ablation
+from babelfuse.evaluation import ablation, scoring
+from babelfuse.evaluation import bootstrap as bs
+from babelfuse.evaluation.metrics import f1_by_language
+from babelfuse.paths import MODALITIES
 
 DIMS = {"text": 6, "image": 5, "audio": 4}
 
@@ -46,12 +49,17 @@ def test_mask_modality_zeroes_features_and_mask_without_mutating():
 
 def test_masking_the_informative_modality_lowers_f1(predict):
     inputs, y, langs = _split(300, 5)
-    out = ablation.modality_ablation(predict, inputs, y, langs)
+    preds = {"fused": predict(inputs).argmax(1)}
+    preds.update(
+        {scoring.without(m): predict(ablation.mask_modality(inputs, m)).argmax(1) for m in MODALITIES}
+    )
+    out = scoring.ablation_drops(y, preds, langs, ["en", "de", "fr"], bs.draw(np.arange(len(y)), 50, 0), 0.95)
     assert set(out) == {"text", "image", "audio"}
-    for group in ("overall", "en", "de", "fr"):
-        assert out["text"][group]["drop"] > 0.4
-        assert abs(out["image"][group]["drop"]) < 0.1
-        assert abs(out["audio"][group]["drop"]) < 0.1
+    for d in (out["text"]["overall"], *out["text"]["per_language"].values()):
+        assert d["diff"] > 0.4 and d["resolved"]
+    for m in ("image", "audio"):
+        for d in (out[m]["overall"], *out[m]["per_language"].values()):
+            assert abs(d["diff"]) < 0.1
 
 
 def test_missing_rows_stratified_and_nested():
@@ -70,14 +78,12 @@ def test_missing_rate_robustness_degrades_with_text_missing(predict):
     assert list(out["text"]) == ["missing_0", "missing_25", "missing_50", "missing_100"]
     text = [out["text"][ablation.rate_key(r)]["overall"] for r in rates]
     assert text[0] > text[1] > text[2] > text[3]
-    full = ablation.modality_ablation(predict, inputs, y, langs)
-    assert text[3] == pytest.approx(full["text"]["overall"]["macro_f1"])
+    without_text = f1_by_language(y, predict(ablation.mask_modality(inputs, "text")), langs)
+    assert text[3] == pytest.approx(without_text["overall"])
     assert out["audio"]["missing_0"] == out["text"]["missing_0"]
     with pytest.raises(ValueError):
         ablation.missing_rate_robustness(predict, inputs, y, langs, [1.5])
 
 
-def test_best_baseline_and_fusion_gain():
+def test_best_baseline_ties_go_to_modality_order():
     assert ablation.select_best_baseline({"text": 0.6, "image": 0.7, "audio": 0.7}) == "image"
-    gain = ablation.fusion_gain({"overall": 0.8, "de": 0.6}, {"overall": 0.7, "de": 0.65})
-    assert gain["overall"]["gain"] == pytest.approx(0.1) and gain["de"]["gain"] == pytest.approx(-0.05)

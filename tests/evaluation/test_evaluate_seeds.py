@@ -84,7 +84,9 @@ def test_detail_and_headline_are_valid_json_with_every_section(evaluated) -> Non
     json.dumps(head, allow_nan=False)
     assert head["fusion"] == "concat" and head["n_seeds"] == 3
     assert head["test_macro_f1_seed_std"] > 0  # the three seeds' models differ
-    assert head["test_macro_f1"] == detail["test_macro_f1"] == detail["seeds"]["per_seed"]["42"]["test_macro_f1"]
+    assert (
+        head["test_macro_f1"] == detail["test_macro_f1"] == detail["seeds"]["per_seed"]["42"]["test_macro_f1"]
+    )
 
 
 def test_text_only_model_loses_most_across_languages(evaluated) -> None:

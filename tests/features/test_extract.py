@@ -12,6 +12,7 @@ import soundfile as sf
 import yaml
 from PIL import Image
 
+from babelfuse.config import ImageFeatures
 from babelfuse.errors import BabelfuseError
 from babelfuse.features.base import Encoder
 from babelfuse.features.extract import encode_media, encode_texts
@@ -61,12 +62,17 @@ def _wav(path: Path, freq: float, seconds: float = 0.6, rate: int = 22050) -> No
     sf.write(path, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), rate)
 
 
+def _image(**overrides) -> dict:
+    """A full features.image section (schema defaults) with ``overrides``."""
+    return ImageFeatures(**overrides).model_dump()
+
+
 def test_encode_media_decodes_in_batches_and_zeroes_bad_rows(tmp_path: Path) -> None:
     _png(tmp_path / "a.png", (200, 30, 30), size=50)
     (tmp_path / "bad.png").write_bytes(b"not an image at all")
     enc = RecordingEncoder()
     sources = ["a.png", None, "bad.png", "a.png", "../escape.png", "a.png"]
-    feats, present = encode_media(enc, sources, "image", tmp_path, {"size": 16}, batch_size=2)
+    feats, present = encode_media(enc, sources, "image", tmp_path, _image(size=16), batch_size=2)
     assert present.tolist() == [True, False, False, True, False, True]
     assert feats[present, 0].tolist() == [16 * 16 * 3] * 3  # decoded and resized to features.image.size
     assert not feats[~present].any()
@@ -87,7 +93,7 @@ def test_encode_media_zeroes_only_the_inputs_an_encoder_refuses(tmp_path: Path) 
     Image.fromarray(np.full((20, 20, 3), 200, np.uint8)).save(tmp_path / "grey.png")
     enc = PickyEncoder()
     feats, present = encode_media(
-        enc, ["grey.png", "black.png", "grey.png"], "image", tmp_path, {"size": 8}, 3
+        enc, ["grey.png", "black.png", "grey.png"], "image", tmp_path, _image(size=8), 3
     )
     assert present.tolist() == [True, False, True]
     assert feats[[0, 2], 0].tolist() == [8 * 8 * 3] * 2 and not feats[1].any()

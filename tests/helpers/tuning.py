@@ -59,6 +59,7 @@ class TuneProject:
         self.train = root / "data" / "fused" / "train.npz"
         self.val = root / "data" / "fused" / "val.npz"
         self.out = root / "models" / "best_params.json"
+        self.baseline_out = root / "models" / "baseline_params.json"
         self.metrics = root / "metrics" / "tune.json"
 
     def set_tune(self, **overrides: Any) -> dict[str, Any]:
@@ -80,6 +81,8 @@ class TuneProject:
                 str(self.val),
                 "--out",
                 str(self.out),
+                "--baseline-out",
+                str(self.baseline_out),
                 "--metrics",
                 str(self.metrics),
             ]

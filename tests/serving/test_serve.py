@@ -157,3 +157,60 @@ def test_unparsable_bodies_get_no_stack_trace_either(server) -> None:
             urllib.request.urlopen(req, timeout=60)
         body = info.value.read().decode()
         assert info.value.code == 400 and "Traceback" not in body and "stack_trace" not in body
+
+
+def send_raw(url: str, content_type: str, body: bytes, headers: dict | None = None) -> tuple[int, str]:
+    req = urllib.request.Request(
+        f"{url}/invocations", data=body, headers={"Content-Type": content_type, **(headers or {})}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_hostile_bodies_are_refused_before_parsing_with_short_messages(server) -> None:
+    """Limits of the served world model: max_rows 64, default 64 MB body."""
+    import io
+
+    nested = b'{"inputs": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    status, body = send_raw(server, "application/json", nested)
+    assert status == 400 and "more than the limit of 64 rows" in json.loads(body)["message"]
+    status, body = send_raw(
+        server, "application/json", b'{"dataframe_records": [' + b"{}," * 10 + b"x" * 5000
+    )
+    assert status == 400 and json.loads(body)["message"].startswith("request body is not valid JSON")
+    assert len(body) < 400  # MLflow's own message would echo the 5 KB body
+    buf = io.BytesIO()
+    pd.DataFrame({"text": ["a"] * 5000, "lang": ["en"] * 5000}).to_parquet(buf)
+    status, body = send_raw(server, "application/x-parquet", buf.getvalue())
+    assert status == 400 and "Parquet body has 5,000 rows" in json.loads(body)["message"]
+
+
+def test_a_lone_surrogate_over_http_fails_only_its_row(server) -> None:
+    raw = b'{"dataframe_records": [{"text": "Great!", "lang": "en"}, {"text": "bad \\ud800", "lang": "en"}]}'
+    status, body = send_raw(server, "application/json", raw)
+    assert status == 200, body
+    rows = json.loads(body)["predictions"]
+    assert rows[0]["error"] is None and rows[1]["error"].startswith("row 1: text: not valid Unicode")
+
+
+def test_a_body_over_the_size_limit_is_a_413_without_reading_it(server) -> None:
+    with socket.create_connection((server.split("//")[1].split(":")[0], int(server.rsplit(":", 1)[1]))) as s:
+        s.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 900000000\r\n\r\n{"
+        )  # claims 900 MB, sends one byte
+        s.settimeout(60)
+        answer = s.recv(4096).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 413") and "more than the limit of 64,000,000" in answer
+
+
+def test_a_row_flood_is_refused_while_the_body_is_read(server) -> None:
+    """4 MB of tiny rows: stopped by the running quote count, before the whole body is kept."""
+    flood = b'{"dataframe_split": {"columns": ["text", "lang"], "data": [' + b",".join(
+        [b'["a","en"]'] * 400_000
+    )
+    status, body = send_raw(server, "application/json", flood + b"]}}")
+    assert status == 400 and "holds more values than 64 rows can" in json.loads(body)["message"]

@@ -59,3 +59,34 @@ def test_history_frame_and_fusion_gain() -> None:
     )
     pd.testing.assert_frame_equal(frame, expected)
     assert fusion_gain(0.8, {"text": 0.6, "image": 0.7, "audio": 0.5}) == ("image", pytest.approx(0.1))
+
+
+def test_each_baseline_takes_its_own_tuned_params_and_logreg_its_c(tmp_path) -> None:
+    from babelfuse.training.train import baseline_params
+
+    tuned = tmp_path / "baseline_params.json"
+    tuned.write_text(
+        json.dumps({"text": {"hidden": 16}, "image": {"learning_rate": 0.01}, "logreg": {"C": 0.1}})
+    )
+    fused = {**SECTION, "fusion": "gated", "hidden": 32}
+    params = baseline_params(SECTION, fused, tuned)
+    assert params["text"] == {
+        **SECTION,
+        "hidden": 16,
+    }  # the train section + its own picks, not the fused ones
+    assert params["image"] == {**SECTION, "learning_rate": 0.01}
+    assert params["audio"] == fused  # not tuned on its own: the fused model's params, as before
+    assert params["logreg"] == {"C": 0.1}
+
+
+def test_untuned_baselines_use_the_fused_params_and_c_1(tmp_path) -> None:
+    from babelfuse.training.train import baseline_params
+
+    tuned = tmp_path / "baseline_params.json"
+    tuned.write_text(json.dumps({"text": {"hidden": 16}, "logreg": {"C": 0.1}}))
+    section = {**SECTION, "use_best_params": False}
+    params = baseline_params(section, section, tuned)
+    assert params["text"] == section and params["logreg"] == {"C": 1.0}
+    tuned.write_text(json.dumps({"text": {"hiden": 16}}))
+    with pytest.raises(BabelfuseError, match="hiden"):
+        baseline_params(SECTION, SECTION, tuned)

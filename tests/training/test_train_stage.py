@@ -31,6 +31,7 @@ def write_project(root: Path, fusion: str) -> None:
         learning_rate=0.005,
         modality_dropout=0.1,
     )
+    params["evaluate"]["seeds"] = [42, 43]
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     frame = synthetic_manifest({"train": 300, "val": 150, "test": 30}, seed=3)
     frame = write_synthetic_features(frame, root / "data/features", DIMS, seed=3, informative=0.5, signal=4.0)
@@ -38,6 +39,13 @@ def write_project(root: Path, fusion: str) -> None:
     frame.to_parquet(root / "data/validated/manifest.parquet")
     (root / "models").mkdir()
     (root / "models/best_params.json").write_text(json.dumps({"hidden": 24}))
+    baselines = {
+        "text": {"hidden": 12},
+        "image": {"hidden": 16},
+        "audio": {"hidden": 8},
+        "logreg": {"C": 0.1},
+    }
+    (root / "models/baseline_params.json").write_text(json.dumps(baselines))
 
 
 @pytest.mark.slow
@@ -89,19 +97,29 @@ def test_fuse_then_train_logs_everything_and_fusion_beats_single_modalities(
     val = load_split("data/fused/val.npz")
     model = keras.saving.load_model("models/model.keras", safe_mode=True)
     assert model.get_layer("fusion").hidden == 24  # from best_params.json
-    for m in DIMS:
-        assert (
-            keras.saving.load_model(f"models/baselines/{m}.keras", safe_mode=True)
-            .get_layer("fusion")
-            .modality
-            == m
-        )
+    for m, hidden in (("text", 12), ("image", 16), ("audio", 8)):  # each baseline's own tuned params
+        for folder in ("models/baselines", "models/seeds/42/baselines", "models/seeds/43/baselines"):
+            layer = keras.saving.load_model(f"{folder}/{m}.keras", safe_mode=True).get_layer("fusion")
+            assert (layer.modality, layer.hidden) == (m, hidden)
+    assert json.loads(Path("models/baselines/logreg.json").read_text())["C"] == 0.1
+    assert sorted(metrics["seeds"]) == ["42", "43"] and metrics["seed"] == 42
+    assert metrics["seeds"]["42"]["val_macro_f1"] == metrics["val_macro_f1"]
+    assert metrics["seeds"]["43"]["val_macro_f1"] != metrics["val_macro_f1"]  # another seed, another model
+    for seed in ("42", "43"):
+        assert Path(f"models/seeds/{seed}/model.keras").exists()
 
     runs = mlflow.search_runs(experiment_names=["babelfuse"], output_format="list")
-    by_name = {r.info.run_name: r for r in runs}
+    by_name = {r.info.run_name: r for r in runs if r.data.tags.get("seed", "42") == "42"}
     assert set(by_name) == {
         "fuse",
         "train:gated",
+        "baseline:text",
+        "baseline:image",
+        "baseline:audio",
+        "baseline:logreg",
+    }
+    assert {r.info.run_name for r in runs if r.data.tags.get("seed") == "43"} == {
+        "train:gated:seed=43",
         "baseline:text",
         "baseline:image",
         "baseline:audio",

@@ -3,10 +3,12 @@ that was never interrupted, and no MLflow run left RUNNING."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -60,6 +62,19 @@ def the_study(project: TuneProject) -> optuna.Study | None:
     return optuna.load_study(study_name=names[0], storage=url) if names else None
 
 
+def running_trials(db: str, min_number: int) -> list[int]:
+    """RUNNING trials numbered >= min_number, read straight from the SQLite file (read-only: opening
+    it through Optuna would race the stage's own creation of the tables)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+            rows = conn.execute(
+                "SELECT number FROM trials WHERE state = 'RUNNING' AND number >= ?", (min_number,)
+            ).fetchall()
+    except sqlite3.Error:  # no file or no tables yet
+        return []
+    return [number for (number,) in rows]
+
+
 def kill_during_third_trial(project: TuneProject, env: dict[str, str]) -> None:
     """Start the stage in its own process group; SIGKILL the group once trial 2 is RUNNING."""
     proc = subprocess.Popen(
@@ -70,14 +85,10 @@ def kill_during_third_trial(project: TuneProject, env: dict[str, str]) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    db = project.params()["tune"]["storage"].removeprefix("sqlite:///")
     try:
         deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and proc.poll() is None:
-            study = the_study(project)
-            if study is not None and any(
-                t.number >= 2 and t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False)
-            ):
-                break
+        while time.monotonic() < deadline and proc.poll() is None and not running_trials(db, 2):
             time.sleep(0.2)
         assert proc.poll() is None, "the stage ended before it could be killed"
     finally:

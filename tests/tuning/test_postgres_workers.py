@@ -8,42 +8,21 @@ drops the database again.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections import Counter
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+from helpers.postgres import fresh_database
 from helpers.tuning import TuneProject, runs_of
-
-DEFAULT_URL = "postgresql+psycopg2://babelfuse:babelfuse@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture
 def postgres_db():
     """A fresh database on the test server (dropped afterwards), or a skip naming the reason."""
-    sa = pytest.importorskip("sqlalchemy")
-    admin_url = os.environ.get("BABELFUSE_TEST_POSTGRES_URL", DEFAULT_URL)
-    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception as err:
-        engine.dispose()
-        pytest.skip(
-            f"no PostgreSQL server reachable at {sa.engine.make_url(admin_url)!r} ({type(err).__name__}); .ci/run starts one"
-        )
-    name = f"babelfuse_test_{uuid.uuid4().hex[:12]}"
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.mark.postgres

@@ -16,8 +16,10 @@ from babelfuse.tuning import study as st
 from babelfuse.tuning.sampling import (
     PROCESS_ATTR,
     SLOT_ATTR,
+    WORKER_PREFIX,
     SlotHyperbandPruner,
     fail_orphaned_trials,
+    register_worker,
     slot_of,
 )
 from babelfuse.tuning.space import parse_space, suggest
@@ -147,13 +149,26 @@ def test_process_gone_tells_dead_from_live_and_leaves_other_hosts_alone() -> Non
     assert not tracking.process_gone("")
 
 
-def test_running_trials_of_a_dead_process_are_failed_and_live_ones_kept() -> None:
+def running_study(*process_tags: str | None) -> optuna.Study:
     study = optuna.create_study()
-    for tag in (dead_process_tag(), tracking.process_tag(), None):
+    for tag in process_tags:
         attrs = {PROCESS_ATTR: tag} if tag else {}
         study.add_trial(optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs=attrs))
+    return study
+
+
+def test_running_trials_of_a_dead_process_are_failed_and_live_ones_kept() -> None:
+    study = running_study(dead_process_tag(), tracking.process_tag(), None)
+    register_worker(study)  # this live process works on the study: the untagged trial may be its own
     assert fail_orphaned_trials(study) == [0]
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.RUNNING, TrialState.RUNNING]
+
+
+def test_an_untagged_running_trial_is_failed_once_every_worker_of_the_study_is_gone() -> None:
+    """Killed between creating the trial and recording its process."""
+    study = running_study(None)
+    study.set_user_attr(WORKER_PREFIX + dead_process_tag(), True)
+    assert fail_orphaned_trials(study) == [0]
 
 
 def test_stage_runs_of_a_killed_process_are_marked_killed(mlflow_uri: str) -> None:
@@ -187,6 +202,17 @@ def test_logreg_json_gives_scikit_learns_probabilities() -> None:
     model, _ = fit_logreg(train, val, seed=0, C=0.5)
     payload = logreg_to_json(model)
     assert payload["C"] == 0.5
-    np.testing.assert_allclose(
-        logreg_json_probs(payload, val), logreg_probs(model, val), atol=1e-6
-    )
+    np.testing.assert_allclose(logreg_json_probs(payload, val), logreg_probs(model, val), atol=1e-6)
+
+
+def test_a_baseline_study_searches_the_same_space_without_the_fusion_only_keys() -> None:
+    from babelfuse.tuning.space import model_space
+
+    space = {
+        "fusion": ["concat"],
+        "modality_dropout": {"low": 0.0, "high": 0.4},
+        "hidden": [8, 16],
+        "dropout": {"low": 0.0, "high": 0.5},
+    }
+    assert model_space(space, "fused") == space
+    assert model_space(space, "text") == {"hidden": [8, 16], "dropout": {"low": 0.0, "high": 0.5}}

@@ -182,3 +182,26 @@ def test_no_completed_trial_is_a_clear_error(
     assert "no trial completed" in err and "2 failed" in err and "the model exploded" in err
     assert not tune_project.out.exists()
     assert mlflow.active_run() is None
+
+
+@pytest.mark.slow
+def test_each_baseline_gets_its_own_study_of_the_same_size_and_logreg_its_c(
+    tune_project: TuneProject,
+) -> None:
+    tune_project.set_tune(n_trials=2, epochs=2, pruner="none", baselines=True, logreg_c=[0.01, 1.0])
+    metrics = tune_project.run()
+    tuned = json.loads(tune_project.baseline_out.read_text())
+    space = tune_project.params()["tune"]["space"]
+    assert set(tuned) == {"text", "image", "audio", "logreg"}
+    storage = tune_project.params()["tune"]["storage"]
+    for modality in ("text", "image", "audio"):
+        study = optuna.load_study(study_name=f"{metrics['study_name']}-{modality}", storage=storage)
+        assert (
+            len([t for t in study.trials if t.state == TrialState.COMPLETE]) == 2
+        )  # the fused study's budget
+        assert tuned[modality] == study.best_params
+        assert set(tuned[modality]) == set(space) - {"fusion", "modality_dropout"}
+        assert metrics["baselines"][modality]["best_value"] == study.best_value
+    assert tuned["logreg"]["C"] in (0.01, 1.0) and metrics["baselines"]["logreg"]["C"] == tuned["logreg"]["C"]
+    names = {r.info.run_name for r in runs_of()}
+    assert {f"trial:{m}:{n}" for m in ("text", "image", "audio") for n in (0, 1)} <= names

@@ -155,3 +155,15 @@ def render_chunk(tasks: list[AudioTask], sample_rate: int, noise_db: float) -> l
         write_wav(task.path, samples, sample_rate)
         durations.append(samples.size / sample_rate)
     return durations
+
+
+def voice_chunks(tasks: list[AudioTask], size: int) -> list[list[AudioTask]]:
+    """``tasks`` (in order) cut into lists of at most ``size`` tasks of a single voice each.
+
+    Each list runs in its own fresh process, so what one language says never carries eSpeak state
+    into another language's clips: adding or removing a language leaves the others' bytes unchanged.
+    """
+    by_voice: dict[str, list[AudioTask]] = {}
+    for task in tasks:
+        by_voice.setdefault(task.voice, []).append(task)
+    return [group[i : i + size] for group in by_voice.values() for i in range(0, len(group), size)]

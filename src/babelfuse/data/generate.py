@@ -42,8 +42,9 @@ def worker_count() -> int:
 def render_media(posts: list[Post], out: Path, data: dict[str, Any], workers: int) -> list[float]:
     """Write every PNG and WAV in worker processes; returns the audio durations in post order.
 
-    Audio chunks are fixed lists grouped by voice (each voice loads once per chunk) and each runs in a
-    fresh process (eSpeak keeps state between utterances), so bytes never depend on ``workers``.
+    Audio chunks are fixed lists of one voice each (:func:`audio_gen.voice_chunks`) and each runs in a
+    fresh process (eSpeak keeps state between utterances), so bytes never depend on ``workers`` nor
+    on which other languages are generated.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -77,8 +78,7 @@ def render_media(posts: list[Post], out: Path, data: dict[str, Any], workers: in
         tqdm(total=2 * len(posts), desc="media (png + wav)", unit="file", leave=False) as bar,
     ):
         futures = {}
-        for i in range(0, len(audio_tasks), AUDIO_CHUNK):
-            chunk = audio_tasks[i : i + AUDIO_CHUNK]
+        for chunk in audio_gen.voice_chunks(audio_tasks, AUDIO_CHUNK):
             futures[pool.submit(audio_gen.render_chunk, chunk, rate, noise_db)] = chunk
         for i in range(0, len(image_tasks), IMAGE_CHUNK):
             futures[pool.submit(image_gen.render_chunk, image_tasks[i : i + IMAGE_CHUNK], size)] = None

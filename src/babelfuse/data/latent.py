@@ -5,10 +5,11 @@ One post with label ``y`` (classes balanced per split):
 - *Meaning level* (shared by the translations of a test/gate meaning): the text is informative with
   probability ``data.informativeness.text`` (a template of ``y``; otherwise a sentiment-free filler).
   With probability ``data.interactions.irony`` the post is spoken with a **flat voice** (a prosody of
-  its own, the same for every label). A flat-voiced *negative* post with informative text is
-  **ironic**: its words are glowing (a *positive* template) and its face is disgusted (informative,
-  negative). So glowing words mean `positive` with a lively voice but `negative` with a flat voice
-  and a disgusted face: a conjunction that adding per-modality evidence cannot represent.
+  its own, the same for every label, so the voice alone says nothing). A flat-voiced *negative* post
+  with informative text is **ironic**: its words are glowing (a *positive* template) while its face
+  shows the true (negative) expression when informative. A flat-voiced positive post is never
+  glowing (its text is a filler). So glowing words mean `positive` with a lively voice and
+  `negative` with a flat one: a conjunction that adding per-modality evidence cannot represent.
 - *Post level*: with probability ``data.interactions.reliability`` the voice is **degraded** (loud
   noise, hard clipping; rendered so by ``audio_gen``): it carries no label and the face is then
   always informative ("a noisy voice means the face decides"). Otherwise the image and audio are
@@ -94,12 +95,19 @@ def interactions(data: dict[str, Any]) -> Interactions:
     return Interactions(**values)
 
 
+def expected_text_key(label: str, informative: bool, flat: bool) -> str:
+    """The template list of a post's text: glowing if ironic, a filler if flat positive or not informative."""
+    if not informative or (flat and label == "positive"):
+        return FILLER
+    return "positive" if flat and label == "negative" else label
+
+
 def draw_group(label: str, info: dict[str, float], inter: Interactions, generator: np.random.Generator) -> Group:
     """Text informativeness, flat voice and irony of one meaning (two uniform draws)."""
     u = generator.random(2)
     informative, flat = bool(u[0] < info["text"]), bool(u[1] < inter.irony)
     ironic = flat and informative and label == "negative"
-    text_key = "positive" if ironic else label if informative else FILLER
+    text_key = expected_text_key(label, informative, flat)
     return Group(informative, flat, ironic, text_key)
 
 
@@ -109,7 +117,7 @@ def draw_media(
     """One post's face cues, prosody, voice state and clip length; plus its image and audio seeds."""
     u = rng(seed, STREAM_FLAGS, *keys).random(3)
     degraded = bool(u[0] < inter.reliability)
-    image_informative = degraded or group.ironic or bool(u[1] < info["image"])
+    image_informative = degraded or bool(u[1] < info["image"])
     audio_informative = not (degraded or group.flat) and bool(u[2] < info["audio"])
     image_rng, audio_rng = rng(seed, STREAM_IMAGE, *keys), rng(seed, STREAM_AUDIO, *keys)
     cues = image_gen.draw_cues(label, image_informative, image_rng)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from babelfuse.errors import BabelfuseError
+from babelfuse.errors import BabelfuseError, read_json
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "sample_id",
@@ -72,7 +72,7 @@ def read_source(manifest_path: Path | str) -> dict:
     manifest_path = Path(manifest_path)
     sidecar = manifest_path.parent / "source.json"
     if sidecar.exists():
-        return json.loads(sidecar.read_text(encoding="utf-8"))
+        return read_json(sidecar)
     return {"source": "manifest", "data_root": str(manifest_path.parent)}
 
 

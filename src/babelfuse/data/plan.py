@@ -23,6 +23,7 @@ The generative model itself (informativeness, irony, voice reliability) lives in
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,7 @@ class Post:
     text: str
     spoken: str
     template_id: int
+    template_index: int  # index of the template in its key's list (latent.text_key) in every language file
     latent: Latent
     image_seed: int
     audio_seed: int
@@ -174,6 +176,7 @@ class Context:
     info: dict[str, float]
     inter: Interactions
     pools: Pools
+    source_langs: list[str]  # translation groups match sentence lengths in these
 
 
 def _posts_of_group(
@@ -188,7 +191,8 @@ def _posts_of_group(
     group_keys = (code, index) if key_lang is None else (code, index, lang_key(key_lang))
     text_rng = rng(ctx.seed, STREAM_TEXT, *group_keys)
     group = draw_group(label, ctx.info, ctx.inter, text_rng)
-    spec = text_gen_spec(label, group.text_key, ctx.pools[POOL_OF[split]], text_rng)
+    match = [key_lang] if key_lang is not None else ctx.source_langs  # never the language list: stable seeds
+    spec = text_gen_spec(label, group.text_key, ctx.pools[POOL_OF[split]], text_rng, match)
     posts = []
     for lang in langs:
         keys = (code, index, lang_key(lang))
@@ -203,6 +207,7 @@ def _posts_of_group(
                 text=rendered.text,
                 spoken=rendered.spoken,
                 template_id=int(text_gen.template_id(spec)),
+                template_index=spec.template,
                 latent=latent,
                 image_seed=image_seed,
                 audio_seed=audio_seed,
@@ -212,18 +217,23 @@ def _posts_of_group(
 
 
 def text_gen_spec(
-    label: str, text_key: str, pool: dict[str, tuple[int, ...]], generator: np.random.Generator
+    label: str,
+    text_key: str,
+    pool: dict[str, tuple[int, ...]],
+    generator: np.random.Generator,
+    langs: list[str],
 ) -> text_gen.TextSpec:
     """A text spec of template key ``text_key`` from ``pool``, its length matched across keys.
 
     A reference template is drawn from the pool's *common-length* templates (:func:`common_references`,
-    whatever their key), then the ``text_key`` template whose lengths (one per language) are nearest
-    to the reference's is taken (ties at random). Every key's lengths follow the same reference
+    whatever their key), then the ``text_key`` template whose lengths in ``langs`` (the post's
+    language; for translation groups the source languages, so that the language list never changes
+    a choice) are nearest to the reference's is taken (ties at random). Every key's lengths follow the same reference
     distribution within a tolerance, so length says little about the label or the informativeness
     (measured in tests/data/test_leakage.py).
     """
-    lengths = template_lengths()
-    reference = common_references(pool)
+    lengths = template_lengths(tuple(langs))
+    reference = common_references(pool, tuple(langs))
     target = lengths[reference[int(generator.integers(len(reference)))]]
     candidates = np.array(pool[text_key])
     distance = np.array([_distance(lengths[(text_key, int(i))], target) for i in candidates])
@@ -237,7 +247,6 @@ def text_gen_spec(
     return text_gen.TextSpec(text_key, "sentiment", template, slots)  # ironic posts: text_key != label
 
 
-_LENGTHS: dict[tuple[str, int], np.ndarray] = {}
 LENGTH_TOLERANCE = 0.08  # RMS over languages of the log-length difference that counts as "the same length"
 
 
@@ -245,9 +254,15 @@ def _distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean((a - b) ** 2)))
 
 
-def common_references(pool: dict[str, tuple[int, ...]]) -> list[tuple[str, int]]:
+def common_references(pool: dict[str, tuple[int, ...]], langs: tuple[str, ...]) -> list[tuple[str, int]]:
     """The pool's templates (any key) that every key can match within the tolerance (doubled until some are)."""
-    lengths = template_lengths()
+    return list(_common_references(tuple((key, pool[key]) for key in text_gen.TEMPLATE_KEYS), langs))
+
+
+@functools.lru_cache(maxsize=256)
+def _common_references(items: tuple[tuple[str, tuple[int, ...]], ...], langs: tuple[str, ...]) -> tuple:
+    pool = dict(items)
+    lengths = template_lengths(langs)
     every = [(key, i) for key in text_gen.TEMPLATE_KEYS for i in pool[key]]
     tolerance = LENGTH_TOLERANCE
     while True:
@@ -260,18 +275,16 @@ def common_references(pool: dict[str, tuple[int, ...]]) -> list[tuple[str, int]]
             )
         ]
         if common:
-            return common
+            return tuple(common)
         tolerance *= 2
 
 
-def template_lengths() -> dict[tuple[str, int], np.ndarray]:
-    """Per template: the log of its rendered length (average slot fillers) in each language file."""
-    if _LENGTHS:
-        return _LENGTHS
+@functools.lru_cache(maxsize=64)
+def template_lengths(langs: tuple[str, ...]) -> dict[tuple[str, int], np.ndarray]:
+    """Per template: the log of its rendered length (average slot fillers) in each of ``langs``."""
     shape = text_gen.structure()
-    codes = text_gen.available_languages()
     table: dict[tuple[str, int], list[float]] = {}
-    for code in codes:
+    for code in langs:
         lang = text_gen.load_language(code)
         slot_len = {name: float(np.mean([len(p.text) for p in v])) for name, v in lang.slots.items()}
         for key in text_gen.TEMPLATE_KEYS:
@@ -280,8 +293,7 @@ def template_lengths() -> dict[tuple[str, int], np.ndarray]:
                 bare = len(text_gen._SLOT.sub("", phrase.text))
                 chars = bare + sum(slot_len[n] * phrase.text.count("{" + n + "}") for n in names)
                 table.setdefault((key, i), []).append(float(np.log(max(chars, 1.0))))
-    _LENGTHS.update({k: np.asarray(v) for k, v in table.items()})
-    return _LENGTHS
+    return {k: np.asarray(v) for k, v in table.items()}
 
 
 def plan_posts(data: dict[str, Any], seed: int) -> list[Post]:
@@ -289,7 +301,8 @@ def plan_posts(data: dict[str, Any], seed: int) -> list[Post]:
     sizes = split_sizes(data)
     languages, source_langs = list(data["languages"]), list(data["source_langs"])
     check_languages(languages, source_langs)
-    ctx = Context(seed, informativeness(data), interactions(data), content_pools(seed, content_shares(data)))
+    pools = content_pools(seed, content_shares(data))
+    ctx = Context(seed, informativeness(data), interactions(data), pools, source_langs)
     targets = [lang for lang in languages if lang not in source_langs]
     posts: list[Post] = []
     for split in ("train", "val"):
@@ -344,6 +357,7 @@ def latent_frame(posts: list[Post]) -> pd.DataFrame:
                 "label": p.label,
                 "template_id": p.template_id,
                 "text_key": lat.text_key,
+                "template_index": p.template_index,
                 "text_informative": lat.text_informative,
                 "image_informative": lat.image_informative,
                 "audio_informative": lat.audio_informative,

@@ -47,22 +47,6 @@ def missing_rows(langs: np.ndarray, rate: float, seed: int) -> np.ndarray:
     return chosen
 
 
-def with_drops(scores: dict[str, float], reference: dict[str, float]) -> dict[str, dict[str, float]]:
-    """``{group: {"macro_f1": s, "drop": reference - s}}``; a positive drop = the modality helped."""
-    return {group: {"macro_f1": s, "drop": reference[group] - s} for group, s in scores.items()}
-
-
-def modality_ablation(
-    predict: Predict, inputs: Inputs, y_true: np.ndarray, langs: np.ndarray
-) -> dict[str, dict[str, dict[str, float]]]:
-    """``{modality: {"overall"|lang: {"macro_f1", "drop"}}}`` with that modality masked for every row."""
-    reference = f1_by_language(y_true, predict(inputs), langs)
-    return {
-        m: with_drops(f1_by_language(y_true, predict(mask_modality(inputs, m)), langs), reference)
-        for m in MODALITIES
-    }
-
-
 def rate_key(rate: float) -> str:
     """``0.25 -> "missing_25"``: a key without dots, so DVC's flattened metric names stay readable."""
     return f"missing_{int(round(rate * 100))}"
@@ -103,12 +87,3 @@ def select_best_baseline(val_scores: dict[str, float]) -> str:
     if not val_scores:
         raise ValueError("no baseline scores to choose from")
     return max(val_scores, key=lambda m: (val_scores[m], -list(val_scores).index(m)))
-
-
-def fusion_gain(fused: dict[str, float], baseline: dict[str, float]) -> dict[str, dict[str, float]]:
-    """``{"overall"|lang: {"fused", "baseline", "gain"}}``: macro-F1 of fusion minus the chosen baseline."""
-    return {
-        group: {"fused": fused[group], "baseline": baseline[group], "gain": fused[group] - baseline[group]}
-        for group in fused
-        if group in baseline
-    }

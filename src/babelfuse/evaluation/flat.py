@@ -55,6 +55,14 @@ def mlflow_metrics(m: dict[str, Any]) -> dict[str, float]:
         put(f"fusion_gain.{code}", d["gain"])
     for mod, score in gain["baseline_val_macro_f1"].items():
         put(f"baseline_val_macro_f1.{mod}", score)
+    for name, d in (m.get("models") or {}).items():
+        if name != "fused":
+            put(f"test_macro_f1_{name}", d["overall"]["macro_f1"])
+            for code, g in d["per_language"].items():
+                put(f"test_macro_f1_{name}.{code}", g["macro_f1"])
+    for name, d in (m.get("transfer_gap_by_model") or {}).items():
+        for code, g in d["per_language"].items():
+            put(f"transfer_gap_{name}.{code}", g["diff"])
     cal = m["calibration"]
     for k in ("temperature", "val_nll_before", "val_nll_after"):
         put(k, cal[k])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +17,6 @@ from babelfuse.errors import BabelfuseError, load_keras
 log = logging.getLogger("babelfuse.evaluate")
 
 Predict = Callable[[dict[str, np.ndarray]], np.ndarray]
-
-
-@dataclass
-class EvalInputs:
-    test: dict[str, np.ndarray]
-    val: dict[str, np.ndarray]
-    test_inputs: dict[str, np.ndarray]
-    val_inputs: dict[str, np.ndarray]
-    source_langs: list[str]
-    predict: Predict
-    baselines: dict[str, Predict]
 
 
 def source_languages(train_npz: Path) -> list[str]:
@@ -82,34 +70,21 @@ def load_baselines(folder: Path) -> dict[str, Predict]:
 
 
 def logreg_predictor(path: Path) -> Predict:
-    """The all-features LogisticRegression saved by the train stage as JSON (``coef``, ``intercept``, ``classes``).
-
-    Multinomial: ``softmax(x @ coef.T + intercept)`` on the concatenated features and mask, as
-    :func:`babelfuse.training.baselines.concatenated` builds them.
-    """
+    """The all-features LogisticRegression the train stage saved as ``logreg.json`` (no pickle)."""
     import json
 
-    from babelfuse.evaluation.calibration import softmax
-    from babelfuse.training.baselines import concatenated
+    from babelfuse.training.baselines import logreg_json_probs
 
-    saved = json.loads(path.read_text(encoding="utf-8"))
     try:
-        coef, intercept = (
-            np.asarray(saved["coef"], dtype=np.float64),
-            np.asarray(saved["intercept"], dtype=np.float64),
-        )
-        classes = [int(c) for c in saved["classes"]]
-    except (KeyError, TypeError, ValueError) as err:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        missing = [k for k in ("coef", "intercept", "classes") if k not in saved]
+    except (json.JSONDecodeError, TypeError) as err:
+        raise BabelfuseError(f"{path}: not valid JSON ({err}); re-run the train stage") from None
+    if missing:
         raise BabelfuseError(
-            f"{path}: not a saved LogisticRegression (needs coef, intercept, classes): {err}"
-        ) from None
-
-    def predict(inputs: dict[str, np.ndarray]) -> np.ndarray:
-        probs = np.zeros((len(inputs["mask"]), 3))
-        probs[:, classes] = softmax(concatenated(inputs) @ coef.T + intercept)
-        return probs
-
-    return predict
+            f"{path}: not a saved LogisticRegression (lacks {missing}); re-run the train stage"
+        )
+    return lambda inputs: logreg_json_probs(saved, inputs)
 
 
 def seed_folders(models: Path, seeds: list[int]) -> dict[int, Path]:
@@ -140,7 +115,9 @@ def load_seed_models(folder: Path) -> tuple[Predict, dict[str, Predict]]:
     return predictor(load_model(folder / "model.keras")), baselines
 
 
-def refit_predictor(params: dict, val: dict[str, np.ndarray], seed: int) -> Callable[[dict[str, np.ndarray]], Predict]:
+def refit_predictor(
+    params: dict, val: dict[str, np.ndarray], seed: int
+) -> Callable[[dict[str, np.ndarray]], Predict]:
     """``train split -> predict`` that refits the fused model with the train stage's params and seed
     (early stopping on ``val``, which holds source languages only): the few-shot curve's refits."""
     from babelfuse.training.fit import fit_model
@@ -163,21 +140,3 @@ def load_splits(fused: Path) -> dict[str, dict[str, np.ndarray]]:
         for split in ("train", "val", "test", "fewshot")
         if paths.fused_split(split, fused).exists()
     }
-
-
-def load_inputs(fused: Path, model_path: Path, baselines: Path) -> EvalInputs:
-    from babelfuse.training.fit import load_split, model_inputs
-
-    for split in ("val", "test"):
-        if not paths.fused_split(split, fused).exists():
-            raise BabelfuseError(f"{paths.fused_split(split, fused)}: missing; run the fuse stage first")
-    test, val = load_split(paths.fused_split("test", fused)), load_split(paths.fused_split("val", fused))
-    return EvalInputs(
-        test=test,
-        val=val,
-        test_inputs=model_inputs(test),
-        val_inputs=model_inputs(val),
-        source_langs=source_languages(paths.fused_split("train", fused)),
-        predict=predictor(load_model(model_path)),
-        baselines=load_baselines(baselines),
-    )

@@ -1,21 +1,18 @@
-"""Classification metrics per language, with bootstrap confidence intervals and the transfer summary.
+"""Classification metrics per language and the transfer summary (intervals: :mod:`.bootstrap`).
 
 Pure functions: arrays in (``y_true`` int labels, ``probs`` (n, 3) class probabilities, ``langs``
 str codes), plain dicts of floats/strings out, so the evaluate stage, the report and the promotion gate
-all read the same numbers. scikit-learn does the counting; this module only groups and resamples.
+all read the same numbers. scikit-learn does the counting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
-from tqdm import tqdm
 
 from babelfuse.labels import LABELS
-
-Metric = Callable[[np.ndarray, np.ndarray], float]
 
 
 def predictions(probs: np.ndarray) -> np.ndarray:
@@ -32,75 +29,10 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
 
 
-METRICS: dict[str, Metric] = {"accuracy": accuracy, "macro_f1": macro_f1}
-
-
-def bootstrap_ci(
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    metrics: dict[str, Metric] | None = None,
-    n_resamples: int = 1000,
-    ci: float = 0.95,
-    seed: int = 0,
-) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap interval of each metric: resample rows with replacement ``n_resamples`` times.
-
-    The same resampled index sets serve every metric so the intervals are comparable.
-    """
-    metrics = metrics or METRICS
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    n = len(y_true)
-    if n == 0 or n_resamples <= 0:
-        return {name: (float("nan"), float("nan")) for name in metrics}
-    rng = np.random.default_rng(seed)
-    scores = {name: np.empty(n_resamples) for name in metrics}
-    for b in range(n_resamples):
-        idx = rng.integers(0, n, size=n)
-        for name, fn in metrics.items():
-            scores[name][b] = fn(y_true[idx], y_pred[idx])
-    tail = (1.0 - ci) / 2.0 * 100.0
-    return {
-        name: (float(np.percentile(values, tail)), float(np.percentile(values, 100.0 - tail)))
-        for name, values in scores.items()
-    }
-
-
-def summarize(
-    y_true: np.ndarray, probs: np.ndarray, n_resamples: int = 1000, ci: float = 0.95, seed: int = 0
-) -> dict[str, float]:
-    """Accuracy and macro-F1 of one group with their bootstrap intervals and the row count."""
-    y_pred = predictions(probs)
-    out: dict[str, float] = {"n": int(len(y_true))}
-    intervals = bootstrap_ci(y_true, y_pred, METRICS, n_resamples, ci, seed)
-    for name, fn in METRICS.items():
-        out[name] = fn(y_true, y_pred) if len(y_true) else float("nan")
-        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = intervals[name]
-    return out
-
-
 def language_order(langs: np.ndarray, source_langs: Sequence[str] = ()) -> list[str]:
     """Source languages first, then the others alphabetically: the order every table uses."""
     present = sorted(set(np.asarray(langs).tolist()))
     return [code for code in source_langs if code in present] + [c for c in present if c not in source_langs]
-
-
-def per_language(
-    y_true: np.ndarray,
-    probs: np.ndarray,
-    langs: np.ndarray,
-    n_resamples: int = 1000,
-    ci: float = 0.95,
-    seed: int = 0,
-    source_langs: Sequence[str] = (),
-) -> dict[str, dict[str, float]]:
-    """``{lang: summarize(...)}`` for every language present; each language gets its own seed offset."""
-    y_true, probs, langs = np.asarray(y_true), np.asarray(probs), np.asarray(langs)
-    out = {}
-    order = language_order(langs, source_langs)
-    for i, code in enumerate(tqdm(order, desc="bootstrap per language", leave=False)):
-        rows = langs == code
-        out[code] = summarize(y_true[rows], probs[rows], n_resamples, ci, seed + i + 1)
-    return out
 
 
 def f1_by_language(y_true: np.ndarray, probs: np.ndarray, langs: np.ndarray) -> dict[str, float]:

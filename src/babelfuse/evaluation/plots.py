@@ -139,10 +139,10 @@ def extra_plots(out: Path, metrics: dict[str, Any]) -> list[Path]:
     written = [_write_csv(out / "models.csv", ["model", "lang", "macro_f1", "ci_low", "ci_high"], rows)]
     curve = metrics.get("few_shot")
     if curve:
+        langs = list(curve["per_language"])
         rows = [
-            [k, lang, f1]
-            for lang, values in {"target_mean": curve["target_mean"], **curve["per_language"]}.items()
-            for k, f1 in zip(curve["k"], values, strict=True)
+            [k, curve["target_mean"][i], *(curve["per_language"][c][i] for c in langs)]
+            for i, k in enumerate(curve["k"])
         ]
-        written.append(_write_csv(out / "few_shot.csv", ["k", "lang", "macro_f1"], rows))
+        written.append(_write_csv(out / "few_shot.csv", ["k", "target_mean", *langs], rows))
     return written

@@ -42,7 +42,7 @@ def late_fusion(probs: Probs, mask: np.ndarray, temperatures: dict[str, float]) 
     return out / out.sum(axis=1, keepdims=True)
 
 
-def _summary(y: np.ndarray, pred: np.ndarray, rows: np.ndarray, draws: np.ndarray, level: float) -> dict:
+def _summary(y: np.ndarray, pred: np.ndarray, rows: np.ndarray, draws: bs.Draws, level: float) -> dict:
     """``{n, macro_f1, macro_f1_ci_low, macro_f1_ci_high, accuracy, ...}`` of one model on some rows."""
     out: dict[str, float] = {"n": int(rows.sum())}
     for name, fn in (("accuracy", bs.weighted_accuracy), ("macro_f1", bs.weighted_macro_f1)):
@@ -66,7 +66,7 @@ def split_groups(by_group: dict) -> dict:
 
 
 def model_scores(
-    y: np.ndarray, probs: Probs, langs: np.ndarray, order: Sequence[str], draws: np.ndarray, level: float
+    y: np.ndarray, probs: Probs, langs: np.ndarray, order: Sequence[str], draws: bs.Draws, level: float
 ) -> dict[str, dict]:
     """``{model: {"overall": summary, "per_language": {lang: summary}}}`` for every model in ``probs``."""
     groups = groups_of(langs, order)
@@ -93,7 +93,7 @@ def paired_vs(
     pred_a: np.ndarray,
     pred_b: np.ndarray,
     groups: dict[str, np.ndarray],
-    draws: np.ndarray,
+    draws: bs.Draws,
     level: float,
 ) -> dict:
     """``a - b`` macro-F1 with its paired CI, overall and per language."""
@@ -111,7 +111,7 @@ def transfer_gaps(
     langs: np.ndarray,
     source: Sequence[str],
     order: Sequence[str],
-    draws: np.ndarray,
+    draws: bs.Draws,
     level: float,
 ) -> dict:
     """Source macro-F1 minus each target language's (positive = worse on the target), paired CIs.
@@ -135,7 +135,7 @@ def fusion_gains(
     langs: np.ndarray,
     order: Sequence[str],
     val_chosen: str,
-    draws: np.ndarray,
+    draws: bs.Draws,
     level: float,
 ) -> dict:
     """The fused model against single modalities, two ways, each named for what it is.
@@ -184,7 +184,7 @@ def ece_change(
     langs: np.ndarray,
     order: Sequence[str],
     bins: int,
-    draws: np.ndarray,
+    draws: bs.Draws,
     level: float,
 ) -> dict:
     """ECE before minus after temperature scaling (positive = scaling helped), paired CIs."""

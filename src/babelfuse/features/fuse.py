@@ -2,8 +2,9 @@
 
 (The data join only; the fusion *layers* of the model are in :mod:`babelfuse.fusion`.)
 
-Writes ``data/fused/{train,val,test}.npz`` (``text, image, audio, mask, label, lang, sample_id,
-template_id``) and ``data/fused/scalers.json``. A missing modality stays a zero row with mask 0 —
+Writes ``data/fused/<split>.npz`` for train, val, test and each other split of ``paths.SPLITS``
+the manifest has (gate, fewshot) (``text, image, audio, mask, label, lang, sample_id, template_id,
+group``; ``group`` = ``template_id``, the bootstrap's resampling unit) and ``data/fused/scalers.json``. A missing modality stays a zero row with mask 0 —
 rows are never dropped — and the per-modality scaler is fitted on the train rows where that
 modality is present only, so neither other splits nor placeholder zeros leak into it.
 """
@@ -22,6 +23,7 @@ from babelfuse.labels import LABEL_TO_INDEX
 
 log = logging.getLogger("babelfuse.fuse")
 
+REQUIRED_SPLITS: tuple[str, ...] = ("train", "val", "test")  # always written (possibly empty)
 Features = tuple[np.ndarray, list[str], np.ndarray]  # (float32 (n, d), ids, bool present (n,))
 
 
@@ -129,6 +131,8 @@ def fuse(
     splits = {}
     for split in paths.SPLITS:
         rows = (frame["split"] == split).to_numpy()
+        if not rows.any() and split not in REQUIRED_SPLITS:
+            continue  # gate / fewshot: only written when the manifest has them
         out: dict[str, np.ndarray] = {}
         for modality, (array, present) in aligned.items():
             out[modality] = apply_scaler(array[rows], present[rows], scalers[modality])
@@ -137,6 +141,7 @@ def fuse(
         out["lang"] = frame.loc[rows, "lang"].astype(str).to_numpy().astype(str)
         out["sample_id"] = np.asarray(ids, dtype=str)[rows]
         out["template_id"] = templates[rows]
+        out["group"] = templates[rows]  # bootstrap group (a meaning and its translations); -1 = own group
         splits[split] = out
     return splits, scalers
 

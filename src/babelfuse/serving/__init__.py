@@ -21,6 +21,9 @@ Errors, as the served model answers them (``mlflow models serve`` turns them int
   does this).
 * **A missing modality is not an error**: null / None / NaN (or an absent ``image``/``audio``
   column) is a zero vector with mask 0 and is answered. A post with no modality at all is a bad post.
+* **An oversize or hostile body -> 413 / 400 before it is parsed** (``mlflow models serve`` only):
+  more than ``register.max_request_mb``, more rows than ``max_rows`` can need, JSON nested more
+  than 32 levels, malformed JSON (a short reason, never the body). See ``docs/SECURITY.md``.
 * **Anything unexpected -> HTTP 500** "internal error while predicting (<type>)"; the traceback goes
   to the server log only. No response ever carries a stack trace.
 

@@ -306,16 +306,28 @@ def body_problem(data: bytes, content_type: str | None, limits: Limits) -> str |
     if kind not in ("application/json", "text/csv"):
         return None
     bound = 4 * len(COLUMNS) * limits.max_rows + 64  # quotes, commas, brackets, lines of max_rows rows
-    if kind == "application/json":
-        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")  # escaped quotes do not end strings
-    if data.count(b'"') > bound:
+    quotes = data.count(b'"')
+    if quotes > bound and kind == "application/json":  # escaped quotes do not end strings
+        quotes += data.count(b'\\\\"') - data.count(b'\\"')
+    if quotes > bound:
         return f"request body holds too many quoted values: {too_many}"
+    if kind == "application/json" and b"\\" in data:
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
     outside = b" ".join(data.split(b'"')[0::2])  # the body without its strings
     if kind == "text/csv":
         return f"CSV body has {too_many}" if outside.count(b"\n") > limits.max_rows + 1 else None
     if max(outside.count(b","), outside.count(b"["), outside.count(b"{")) > bound:
         return f"request body holds too many JSON values: {too_many}"
     return _json_depth_problem(outside)
+
+
+def stream_separator_limit(limits: Limits) -> int:
+    """Most quotes (or commas) a legitimate JSON/CSV body can hold: structure plus every text character.
+
+    Checked on each chunk while the body is read, so a row flood is stopped after a few MB instead
+    of being read whole; :func:`body_problem` then checks the exact structure of what was read.
+    """
+    return 4 * len(COLUMNS) * limits.max_rows + 64 + 2 * limits.max_rows * limits.max_text_chars
 
 
 def _json_depth_problem(skeleton: bytes) -> str | None:

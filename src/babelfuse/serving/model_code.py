@@ -19,6 +19,8 @@ import logging
 from pathlib import Path
 
 HASHES_TAG = "babelfuse.files_sha256"  # JSON {relative path: sha256 hex} of every file of the model
+# Written by MLflow itself into a model folder it loads from the registry (name and version, no code).
+UNHASHED: frozenset[str] = frozenset({"registered_model_meta"})
 _CHUNK = 1 << 20
 log = logging.getLogger("babelfuse.serving")
 
@@ -28,10 +30,12 @@ class ModelFilesChanged(Exception):
 
 
 def file_hashes(folder: Path | str) -> dict[str, str]:
-    """SHA-256 of every file below ``folder``, keyed by its ``/``-separated relative path."""
+    """SHA-256 of every file below ``folder`` (but :data:`UNHASHED`), keyed by its relative path."""
     root = Path(folder)
     out: dict[str, str] = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink()):
+        if path.relative_to(root).as_posix() in UNHASHED:
+            continue
         digest = hashlib.sha256()
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(_CHUNK), b""):
@@ -78,7 +82,7 @@ def registered_hashes(folder: Path | str) -> tuple[str, str | None] | None:
     client = MlflowClient()
     query = f"run_id = '{run_id}'" if run_id else ""
     for version in client.search_model_versions(query):
-        if model_id and getattr(version, "model_id", None) not in (None, model_id):
+        if model_id and not str(version.source).endswith(model_id):  # another model of the same run
             continue
         return f"model {version.name} v{version.version}", version.tags.get(HASHES_TAG)
     return None

@@ -291,7 +291,7 @@ def bound_requests(limits: Limits) -> None:
     def catch_with_size_bound(func):
         @functools.wraps(func)
         async def bounded(request, *args, **kwargs):
-            refusal = await _read_bounded_body(request, limits.max_request_bytes)
+            refusal = await _read_bounded_body(request, limits)
             return refusal if refusal is not None else await func(request, *args, **kwargs)
 
         return catch(bounded)
@@ -301,29 +301,43 @@ def bound_requests(limits: Limits) -> None:
     server._async_catch_mlflow_exception = catch_with_size_bound
 
 
-async def _read_bounded_body(request, max_bytes: int):
-    """Read the body into ``request._body`` (Starlette's cache) unless it is larger than ``max_bytes``.
+async def _read_bounded_body(request, limits: Limits):
+    """Read the body into ``request._body`` (Starlette's cache), stopping early when it cannot be valid.
 
-    Returns None when the body was read, else the 413 response to send instead.
+    Stops at more than ``limits.max_request_bytes`` (413; a larger ``Content-Length`` is refused
+    before reading) or, for JSON/CSV, at more quotes or commas than any ``max_rows`` posts can hold
+    (400): a row flood is refused after a few MB. Returns None when the body was read, else the
+    response to send instead.
     """
     from fastapi.responses import Response  # only the scoring server has (and needs) FastAPI
 
-    def too_large(size: str) -> Response:
-        message = (
-            f"request body is {size} bytes, more than the limit of {max_bytes:,} (register.max_request_mb)"
-        )
+    def refuse(status: int, message: str) -> Response:
         content = json.dumps({"error_code": "INVALID_PARAMETER_VALUE", "message": message})
-        return Response(content=content, status_code=413, media_type="application/json")
+        return Response(content=content, status_code=status, media_type="application/json")
 
+    max_bytes = limits.max_request_bytes
+    too_large = f"more than the limit of {max_bytes:,} (register.max_request_mb)"
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        return too_large(f"{int(declared):,}")
-    body = bytearray()
+        return refuse(413, f"request body is {int(declared):,} bytes, {too_large}")
+    textual = any(k in request.headers.get("content-type", "") for k in ("json", "csv"))
+    quotes = commas = 0
+    limit = inputs.stream_separator_limit(limits)
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            return too_large(f"more than {max_bytes:,}")
-    request._body = bytes(body)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
+            return refuse(413, f"request body is {too_large}")
+        if textual:
+            quotes, commas = quotes + chunk.count(b'"'), commas + chunk.count(b",")
+            if max(quotes, commas) > limit:
+                return refuse(
+                    400,
+                    f"request body holds more values than {limits.max_rows:,} rows can (register.max_rows): split it",
+                )
+    request._body = b"".join(chunks)
     return None
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from babelfuse import tracking
-from babelfuse.errors import BabelfuseError
+from babelfuse.errors import BabelfuseError, read_json
 from babelfuse.features.media import MediaLimits
 from babelfuse.serving import bundle, gate
 from babelfuse.serving.inputs import Limits
@@ -114,7 +114,7 @@ def register(
     name = str(params["model_name"])
     if not eval_path.exists():
         raise BabelfuseError(f"evaluation metrics not found: {eval_path} (run the evaluate stage)")
-    eval_metrics = json.loads(eval_path.read_text(encoding="utf-8"))
+    eval_metrics = read_json(eval_path)
     config = bundle.serving_config(
         features, languages_of(manifest), limits_from(params, validate), params["text_threads"]
     )

@@ -19,11 +19,11 @@ import mlflow
 import numpy as np
 
 from babelfuse import logs, paths, tracking
+from babelfuse.config import add_config_arguments, config_from_args
 from babelfuse.data.manifest import load_manifest
-from babelfuse.errors import BabelfuseError, user_errors_exit
+from babelfuse.errors import user_errors_exit
 from babelfuse.features import crosslingual
 from babelfuse.features.extract import build_encoder, extract, input_column, write_outputs
-from babelfuse.params import load_section
 
 log = logging.getLogger("babelfuse.features.extract")
 
@@ -43,13 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--manifest", type=Path, default=paths.VALIDATED_MANIFEST)
     parser.add_argument("--out", type=Path, default=paths.FEATURES)
     parser.add_argument("--metrics", type=Path, default=None, help="default: metrics/extract_<modality>.json")
-    parser.add_argument("--params", type=Path, default=paths.PARAMS)
+    add_config_arguments(parser)
     args = parser.parse_args(argv)
     logs.setup()
     modality: str = args.modality
-    params = load_section("features", args.params).get(modality)
-    if not isinstance(params, dict):
-        raise BabelfuseError(f"params.yaml has no 'features.{modality}' section")
+    params = config_from_args(args).section("features")[modality]
     manifest = load_manifest(args.manifest)
     frame = manifest.frame
     inputs = [args.manifest] + ([] if modality == "text" else [args.manifest.parent / "source.json"])

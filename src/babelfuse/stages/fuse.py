@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from babelfuse import logs, paths, tracking
+from babelfuse.config import add_config_arguments, config_from_args
 from babelfuse.errors import BabelfuseError, user_errors_exit
 from babelfuse.features.fuse import fuse, read_features, summary
-from babelfuse.params import load_section
 
 log = logging.getLogger("babelfuse.fuse")
 
@@ -32,10 +32,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--manifest", type=Path, default=paths.VALIDATED_MANIFEST)
     parser.add_argument("--features", type=Path, default=paths.FEATURES)
     parser.add_argument("--out", type=Path, default=paths.FUSED)
+    add_config_arguments(parser)
     args = parser.parse_args(argv)
     logs.setup()
-    params: dict[str, Any] = load_section("fuse")
-    standardize = bool(params.get("standardize", True))
+    params: dict[str, Any] = config_from_args(args).section("fuse")
+    standardize = bool(params["standardize"])
     log.info("fuse.standardize=%s (scalers fitted on train rows where each modality is present)", standardize)
     if not args.manifest.exists():
         raise BabelfuseError(f"manifest not found: {args.manifest}")

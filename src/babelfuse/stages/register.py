@@ -17,8 +17,8 @@ import logging
 from pathlib import Path
 
 from babelfuse import logs, paths
+from babelfuse.config import add_config_arguments, config_from_args
 from babelfuse.errors import user_errors_exit
-from babelfuse.params import load_section
 from babelfuse.serving.register import register
 
 log = logging.getLogger("babelfuse.serving.register")
@@ -34,11 +34,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--manifest", type=Path, default=paths.VALIDATED_MANIFEST)
     parser.add_argument("--out", type=Path, default=paths.METRICS / "register.json")
     parser.add_argument("--promotions", type=Path, default=paths.PROMOTIONS)
-    parser.add_argument("--params", type=Path, default=paths.PARAMS)
+    add_config_arguments(parser)
     args = parser.parse_args(argv)
     logs.setup()
-    params = load_section("register", args.params)
-    features = load_section("features", args.params)
+    cfg = config_from_args(args)
+    params, features = cfg.section("register"), cfg.section("features")
     result = register(
         args.model,
         args.fused / "scalers.json",
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
         args.promotions,
         params,
         features,
-        seed=int(load_section("seed", args.params)),
+        cfg.section("validate"),  # the served model's per-file bounds are the validate stage's
+        seed=cfg.seed,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")

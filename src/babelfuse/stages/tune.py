@@ -1,7 +1,7 @@
 """The ``tune`` stage: an Optuna study over ``tune.space`` on the source-language train/val splits.
 
     python -m babelfuse.stages.tune --train data/fused/train.npz --val data/fused/val.npz \\
-        --out models/best_params.json --metrics metrics/tune.json
+        --out models/best_params.json --baseline-out models/baseline_params.json --metrics metrics/tune.json
 
 Reads exactly the two files it is given (no test split, no target languages) and the ``tune`` and
 ``train`` sections of params.yaml. How the study is named, resumed and run by ``tune.n_workers``
@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from babelfuse import logs, paths, tracking
+from babelfuse.config import add_config_arguments, config_from_args
 from babelfuse.errors import user_errors_exit
-from babelfuse.params import load_section
 from babelfuse.tuning import study as st
 from babelfuse.tuning.space import study_fingerprint
-from babelfuse.tuning.trials_mlflow import log_study_summary
-from babelfuse.tuning.tune import best_of, check_tune, run_study, source_languages
+from babelfuse.tuning.tune import check_tune, run_all, source_languages
 
 log = logging.getLogger("babelfuse.tuning")
 
@@ -38,10 +37,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train", type=Path, default=paths.fused_split("train"))
     parser.add_argument("--val", type=Path, default=paths.fused_split("val"))
     parser.add_argument("--out", type=Path, default=paths.BEST_PARAMS)
+    parser.add_argument("--baseline-out", type=Path, default=paths.BASELINE_PARAMS)
     parser.add_argument("--metrics", type=Path, default=paths.METRICS / "tune.json")
+    add_config_arguments(parser)
     args = parser.parse_args(argv)
     logs.setup()
-    tune, train = load_section("tune"), load_section("train")
+    cfg = config_from_args(args)
+    tune, train = cfg.section("tune"), cfg.section("train")
     check_tune(tune, train)
     data = source_languages(args.train, args.val)
     digest = tracking.file_digest([args.train, args.val])
@@ -59,18 +61,17 @@ def main(argv: list[str] | None = None) -> None:
     with tracking.stage_run(
         "tune", {"tune": shown, "train": train}, [args.train, args.val], extra_tags=tags
     ) as run:
-        study, result = run_study(
+        best_params, baseline_params, summary = run_all(
             args.train, args.val, tune, train, name, run.info.run_id, run.info.experiment_id
         )
-        best_params, best = best_of(study, result)
-        summary = {**best, **result, "storage": st.storage_kind(tune["storage"]), "study_name": name, **data}
-        log_study_summary(study, summary, best_params)
+        summary.update(data)
     write_json(args.out, best_params)
+    write_json(args.baseline_out, baseline_params)  # {} when tune.baselines is false
     write_json(args.metrics, summary)
     log.info(
         "best trial %d: val macro-F1 %.4f with %s (%d complete, %d pruned, %d failed, %.1f s)",
-        best["best_trial"],
-        best["best_value"],
+        summary["best_trial"],
+        summary["best_value"],
         best_params,
         summary["trials_complete"],
         summary["trials_pruned"],

@@ -19,14 +19,13 @@ import mlflow
 import pandas as pd
 
 from babelfuse import logs, paths, tracking
+from babelfuse.config import Config, add_config_arguments, config_from_args
 from babelfuse.data.manifest import read_source
 from babelfuse.errors import BabelfuseError, user_errors_exit
-from babelfuse.params import load_section
 from babelfuse.validation import report as rep
 from babelfuse.validation.media_checks import MediaLimits
 from babelfuse.validation.row_checks import class_balance
 from babelfuse.validation.validate import (
-    MODES,
     read_manifest,
     remove_stale_outputs,
     reset_docs,
@@ -38,17 +37,11 @@ from babelfuse.validation.validate import (
 log = logging.getLogger("babelfuse.validation")
 
 
-def _params(params_file: Path) -> tuple[dict[str, Any], list[str]]:
-    params = load_section("validate", params_file)
-    mode = params.get("on_failure", "fail")
-    if mode not in MODES:
-        raise BabelfuseError(f"validate.on_failure={mode!r} must be one of {MODES}")
-    try:
-        MediaLimits.from_params(params)
-        float(params["class_balance_max_ratio"]), int(params["text_max_chars"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise BabelfuseError(f"params.yaml validate section is incomplete or not numeric: {err}") from None
-    return params, supported_languages(list(load_section("data", params_file).get("languages") or []))
+def _params(cfg: Config) -> tuple[dict[str, Any], list[str]]:
+    """The validate section (checked by the schema) and the languages the suite accepts."""
+    params = cfg.section("validate")
+    MediaLimits.from_params(params)
+    return params, supported_languages(list(cfg.data.languages))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=paths.VALIDATED)
     parser.add_argument("--docs", type=Path, default=paths.VALIDATION_DOCS)
     parser.add_argument("--metrics", type=Path, default=paths.METRICS / "validate.json")
-    parser.add_argument("--params", type=Path, default=paths.PARAMS)
+    add_config_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the tqdm bar")
     return parser.parse_args(argv)
 
@@ -91,8 +84,8 @@ def _log_mlflow(record: dict, report: rep.Report, metrics_path: Path, mode: str)
 def main(argv: list[str] | None = None) -> None:
     logs.setup()
     args = parse_args(argv)
-    params, languages = _params(args.params)
-    mode = params.get("on_failure", "fail")
+    params, languages = _params(config_from_args(args))
+    mode = params["on_failure"]
     log.info("validate.on_failure=%s; languages accepted (data.languages): %s", mode, languages)
     manifest = read_manifest(args.manifest)
     source = read_source(args.manifest)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,7 @@ def resolve_params(section: dict[str, Any], best_params: Path | None) -> tuple[d
     if best_params is None or not best_params.exists() or not best_params.read_text(encoding="utf-8").strip():
         log.info("train.use_best_params=true but %s is missing or empty: using params.yaml", best_params)
         return params, []
-    try:
-        best = json.loads(best_params.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise BabelfuseError(f"{best_params} is not valid JSON ({err}); re-run the tune stage") from None
-    if not isinstance(best, dict):
-        raise BabelfuseError(
-            f"{best_params} must hold a JSON object of train params, got {type(best).__name__}"
-        )
+    best = read_json_object(best_params)
     unknown = sorted(set(best) - set(section))
     if unknown:
         raise BabelfuseError(
@@ -80,40 +74,82 @@ def summary_metrics(result: FitResult) -> dict[str, float]:
     }
 
 
+UNTUNED_C = 1.0  # the LogisticRegression's C when no tuned one is given (scikit-learn's default)
+
+
+def baseline_params(
+    section: dict[str, Any], fused: dict[str, Any], baseline_file: Path | None
+) -> dict[str, dict[str, Any]]:
+    """Each baseline's train params: ``{text|image|audio: train params, logreg: {"C": c}}``.
+
+    With ``train.use_best_params`` and a ``models/baseline_params.json`` from the tune stage, each
+    single-modality model gets the train section overlaid with its own tuned params and the
+    LogisticRegression its tuned C; otherwise they train with ``fused`` (the fused model's params)
+    and C = 1.
+    """
+    tuned: dict[str, Any] = {}
+    if section["use_best_params"] and baseline_file is not None and baseline_file.exists():
+        tuned = read_json_object(baseline_file)
+    out: dict[str, dict[str, Any]] = {}
+    for modality in paths.MODALITIES:
+        own = tuned.get(modality)
+        if own is None:
+            out[modality] = dict(fused)
+            continue
+        unknown = sorted(set(own) - set(section))
+        if unknown:
+            raise BabelfuseError(
+                f"{baseline_file}: {modality} has key(s) {unknown} that are not train params"
+            )
+        out[modality] = {**section, **own}
+        log.info("baseline:%s uses its own tuned params %s from %s", modality, own, baseline_file)
+    out["logreg"] = {"C": float(tuned.get("logreg", {}).get("C", UNTUNED_C))}
+    return out
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold an object; empty file = ``{}``; anything else a one-line error."""
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        return {}
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise BabelfuseError(f"{path} is not valid JSON ({err}); re-run the tune stage") from None
+    if not isinstance(payload, dict):
+        raise BabelfuseError(f"{path} must hold a JSON object, got {type(payload).__name__}")
+    return payload
+
+
 def run_baselines(
-    params: dict[str, Any], seed: int, train: dict, val: dict, out: Path, inputs: list[Path]
+    params: dict[str, dict[str, Any]], seed: int, train: dict, val: dict, out: Path, inputs: list[Path]
 ) -> dict[str, dict[str, float]]:
-    """Single-modality models (saved to ``models/baselines``) and the LogisticRegression, each a nested run."""
+    """Single-modality models (``out/<modality>.keras``) and the LogisticRegression (``out/logreg.json``,
+    plain JSON), each a nested run; ``params`` from :func:`baseline_params`."""
     import mlflow
 
-    from babelfuse.training.baselines import fit_logreg, fit_single_modality
+    from babelfuse.training.baselines import fit_logreg, fit_single_modality, logreg_to_json
     from babelfuse.training.mlflow_utils import log_history
 
+    out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, float]] = {}
     for modality in paths.MODALITIES:
-        with tracking.stage_run(
-            "train",
-            {**params, "seed": seed},
-            inputs,
-            run_name=f"baseline:{modality}",
-            nested=True,
-            extra_tags={"baseline": modality},
-        ):
-            result = fit_single_modality(modality, params, train, val, seed)
+        tags = {"baseline": modality, "seed": str(seed)}
+        run_params = {**params[modality], "seed": seed}
+        with tracking.stage_run("train", run_params, inputs, f"baseline:{modality}", True, tags):
+            result = fit_single_modality(modality, params[modality], train, val, seed)
             result.model.save(out / f"{modality}.keras")
             log_history(result.history)
             mlflow.log_metrics(summary_metrics(result))
-        log.info("baseline:%s val_macro_f1=%.4f (%d epochs)", modality, result.val_macro_f1, result.epochs)
+        log.info("baseline:%s seed %d val_macro_f1=%.4f", modality, seed, result.val_macro_f1)
         results[modality] = {"val_macro_f1": result.val_macro_f1, "val_accuracy": result.val_accuracy}
+    C = params["logreg"]["C"]
+    tags = {"baseline": "logreg", "seed": str(seed)}
     with tracking.stage_run(
-        "train",
-        {"model": "LogisticRegression", "C": 1.0, "seed": seed},
-        inputs,
-        run_name="baseline:logreg",
-        nested=True,
-        extra_tags={"baseline": "logreg"},
+        "train", {"model": "LogisticRegression", "C": C, "seed": seed}, inputs, "baseline:logreg", True, tags
     ):
-        _, logreg = fit_logreg(train, val, seed)
+        model, logreg = fit_logreg(train, val, seed, C=C)
+        (out / "logreg.json").write_text(json.dumps(logreg_to_json(model)) + "\n", encoding="utf-8")
         mlflow.log_metrics(
             {
                 "best_val_macro_f1": logreg.val_macro_f1,
@@ -122,9 +158,33 @@ def run_baselines(
                 "train_seconds": logreg.seconds,
             }
         )
-    log.info("baseline:logreg val_macro_f1=%.4f", logreg.val_macro_f1)
+    log.info("baseline:logreg C=%g seed %d val_macro_f1=%.4f", C, seed, logreg.val_macro_f1)
     results["logreg"] = {"val_macro_f1": logreg.val_macro_f1, "val_accuracy": logreg.val_accuracy}
     return results
+
+
+def seed_summary(per_seed: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Mean and std over seeds of the fused model's and each baseline's val macro-F1 (population std)."""
+
+    def stats(values: list[float]) -> dict[str, float]:
+        return {"mean": float(np.mean(values)), "std": float(np.std(values))}
+
+    out = {"val_macro_f1": stats([m["val_macro_f1"] for m in per_seed.values()])}
+    names = sorted({b for m in per_seed.values() for b in m.get("baselines", {})})
+    for name in names:
+        out[f"baseline_{name}_val_macro_f1"] = stats(
+            [m["baselines"][name]["val_macro_f1"] for m in per_seed.values()]
+        )
+    return out
+
+
+def publish_first_seed(seed_dir: Path, out: Path) -> None:
+    """``models/model.keras`` and ``models/baselines/`` = the first seed's (what register serves)."""
+    shutil.copy2(seed_dir / "model.keras", out / "model.keras")
+    target = out / "baselines"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(seed_dir / "baselines", target)
 
 
 def train_metrics(
@@ -151,3 +211,36 @@ def train_metrics(
         metrics["fusion_gain"] = gain
         log.info("fusion_gain=%+.4f over baseline:%s", gain, best)
     return metrics
+
+
+def train_one_seed(
+    params: dict[str, Any],
+    baselines: dict[str, dict[str, Any]] | None,
+    seed: int,
+    train: dict,
+    val: dict,
+    seed_dir: Path,
+    inputs: list[Path],
+) -> tuple[FitResult, dict[str, Any]]:
+    """The fused model (``seed_dir/model.keras``) and, unless ``baselines`` is None, every baseline
+    (``seed_dir/baselines/``) for one seed: (the fused fit, its metrics/train.json entry)."""
+    from babelfuse.training.fit import fit_model
+
+    result = fit_model(params, train, val, seed)
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    result.model.save(seed_dir / "model.keras")
+    log.info(
+        "train:%s seed %d val_macro_f1=%.4f after %d epochs (best %d) in %.1f s",
+        params["fusion"],
+        seed,
+        result.val_macro_f1,
+        result.epochs,
+        result.best_epoch,
+        result.seconds,
+    )
+    scores: dict[str, dict[str, float]] = {}
+    if baselines is None:
+        (seed_dir / "baselines").mkdir(exist_ok=True)
+    else:
+        scores = run_baselines(baselines, seed, train, val, seed_dir / "baselines", inputs)
+    return result, train_metrics(result, result.model.count_params(), scores)

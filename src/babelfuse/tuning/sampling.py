@@ -126,16 +126,30 @@ class SlotHyperbandPruner(optuna.pruners.HyperbandPruner):
         raise AssertionError("unreachable: the budgets sum to the modulus")
 
 
-def fail_orphaned_trials(study: optuna.Study) -> list[int]:
-    """Mark FAIL every RUNNING trial whose process (recorded at its start) no longer exists.
+WORKER_PREFIX = "worker_process:"  # study user attrs, one per process that ever ran trials of the study
 
-    Trials of processes on other hosts cannot be checked here; Optuna's heartbeat fails them once
-    they are silent for the grace period. Returns the numbers of the trials failed.
+
+def register_worker(study: optuna.Study) -> None:
+    """Record this process on the study before it runs trials (one key per process: no lost update
+    when several workers register at once)."""
+    study.set_user_attr(WORKER_PREFIX + tracking.process_tag(), True)
+
+
+def fail_orphaned_trials(study: optuna.Study) -> list[int]:
+    """Mark FAIL every RUNNING trial whose process no longer exists.
+
+    A trial's process is recorded when it starts (user attr ``process``). A trial killed before
+    that was written has no such attr: it is failed too when every process registered on the study
+    (:func:`register_worker`) is gone. Processes on other hosts cannot be checked from here: their
+    trials are left to Optuna's heartbeat, which fails them once silent for its grace period.
+    Returns the numbers of the trials failed.
     """
+    workers = [k.removeprefix(WORKER_PREFIX) for k in study.user_attrs if k.startswith(WORKER_PREFIX)]
+    all_gone = all(tracking.process_gone(tag) for tag in workers)
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         tag = trial.user_attrs.get(PROCESS_ATTR)
-        if tag is not None and tracking.process_gone(str(tag)):
+        if all_gone if tag is None else tracking.process_gone(str(tag)):
             study._storage.set_trial_user_attr(trial._trial_id, "error", "its process was killed")
             study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
             failed.append(trial.number)

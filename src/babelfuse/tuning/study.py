@@ -108,7 +108,8 @@ def make_pruner(tune: dict[str, Any]) -> optuna.pruners.BasePruner:
     kind = str(tune["pruner"])
     if kind == "median":
         return optuna.pruners.MedianPruner(
-            n_startup_trials=int(tune["pruner_startup_trials"]), n_warmup_steps=int(tune["pruner_warmup_epochs"])
+            n_startup_trials=int(tune["pruner_startup_trials"]),
+            n_warmup_steps=int(tune["pruner_warmup_epochs"]),
         )
     if kind == "hyperband":
         warmup = int(tune["pruner_warmup_epochs"])

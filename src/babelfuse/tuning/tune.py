@@ -221,6 +221,33 @@ def tune_baselines(
     return params, summary
 
 
+def run_all(
+    train_path: Path,
+    val_path: Path,
+    tune: dict[str, Any],
+    train: dict[str, Any],
+    study_name: str,
+    parent_run_id: str,
+    experiment_id: str,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The fused model's study, then (``tune.baselines``) each baseline's own tuning:
+    (best_params.json, baseline_params.json, summary for metrics/tune.json)."""
+    study, result = run_study(train_path, val_path, tune, train, study_name, parent_run_id, experiment_id)
+    best_params, best = best_of(study, result)
+    summary = {**best, **result, "storage": st.storage_kind(str(tune["storage"])), "study_name": study_name}
+    from babelfuse.tuning.trials_mlflow import log_study_summary
+
+    log_study_summary(study, summary, best_params)
+    baseline_params: dict[str, Any] = {}
+    if tune["baselines"]:
+        started = time.monotonic()
+        baseline_params, summary["baselines"] = tune_baselines(
+            train_path, val_path, tune, train, study_name, parent_run_id, experiment_id
+        )
+        summary["baselines_seconds"] = round(time.monotonic() - started, 2)
+    return best_params, baseline_params, summary
+
+
 def best_of(study: Any, counts: dict[str, int]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(best params, best summary) or a clear error when no trial completed."""
     import optuna

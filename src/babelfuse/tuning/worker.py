@@ -103,6 +103,7 @@ def run_worker(job: WorkerJob) -> None:
     from babelfuse.training.fit import load_split
     from babelfuse.tuning import study as st
     from babelfuse.tuning.objective import TrialContext, make_objective
+    from babelfuse.tuning.sampling import register_worker
     from babelfuse.tuning.space import model_space, parse_space
 
     mlflow.set_tracking_uri(job.tracking_uri)
@@ -126,6 +127,7 @@ def run_worker(job: WorkerJob) -> None:
         sampler=sampler,
         pruner=st.make_pruner(job.tune),
     )
+    register_worker(study)  # a trial killed before it recorded its process is then known orphaned
     log.info(
         "worker %d: %d trial(s), %d thread(s) (tune.n_workers, %d cores)",
         job.index,

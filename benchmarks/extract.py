@@ -11,11 +11,19 @@ For each default encoder (text ``use-multilingual``, image ``classic``, audio ``
   (target <= 1.10); ``cpu_ratio`` is the same with this process's CPU time, less sensitive to load;
 * **peak RSS** of a fresh process running the stage path on 1x and 4x the inputs (target 4x <= 1.2 x 1x).
 
+``--engine ray`` instead compares the two engines of ``features.engine`` on the same inputs (the
+local engine vs the Ray engine on a local cluster sized to this machine, 1 CPU per actor): rows/s
+of each, their ratio, the fixed start-up cost (``ray.init``, then the engine on a single batch:
+actor start + encoder load + one batch) and the Ray throughput once that is paid
+(``(n - batch) / (t_full - t_one_batch)``). Every Ray call is the real stage path: a fresh actor
+pool per call, as each ``extract_*`` stage gets. Writes reports/benchmarks/extract_ray.json.
+
 Inputs are generated in a temporary folder (synthetic sentences in 8 languages, 96 px PNGs,
 2-4 s 16 kHz WAVs), so this runs without the pipeline:
 
     .venv/bin/python benchmarks/extract.py                # defaults, writes reports/benchmarks/extract.json
     .venv/bin/python benchmarks/extract.py --scale 0.25   # quick look
+    .venv/bin/python benchmarks/extract.py --engine ray --repeat 2
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ DEFAULT_PARAMS = {
     "image": {"encoder": "classic", "size": 96, "weights": None, "batch_size": 64},
     "audio": {"encoder": "prosody", "sample_rate": 16000, "n_mels": 40, "n_mfcc": 20, "batch_size": 64},
 }
+DEFAULT_OUT = Path("reports/benchmarks/extract.json")
 BASE_ROWS = {"text": 2000, "image": 400, "audio": 120}  # 1x sizes; --scale multiplies them
 WORDS = {
     "en": "the service food staff room was very really not quite good bad great awful slow friendly",
@@ -183,6 +192,101 @@ def time_pair(modality: str, inputs: list[str], root: Path, repeat: int) -> dict
     }
 
 
+def time_engines(modality: str, inputs: list[str], root: Path, repeat: int) -> dict:
+    """Local engine vs Ray engine on the same inputs (a Ray cluster is already up): medians."""
+    from babelfuse.features.extract import encode_rows
+    from babelfuse.features.ray_engine import ray_engine
+
+    params = {**DEFAULT_PARAMS[modality], "max_bytes": 50_000_000}
+    batch = params["batch_size"]
+    ray_params = {"address": "local", "num_actors": None, "num_cpus": 1.0, "num_gpus": 0.0}
+    encoder = _encoder(modality)
+
+    def local(rows: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        return encode_rows(encoder, modality, rows, root, params, batch)
+
+    def on_ray(rows: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        return ray_engine(encoder, modality, rows, root, params, batch, ray_params)
+
+    local(inputs[:batch])  # warm-up (the Ray side has no warm state to keep: a fresh pool per call)
+    local_wall, ray_wall, one_wall, ratios = [], [], [], []
+    for round_ in range(repeat):
+        if round_ % 2 == 0:
+            local_out, l_wall, _ = _clock(lambda: local(inputs))
+            ray_out, r_wall, _ = _clock(lambda: on_ray(inputs))
+        else:
+            ray_out, r_wall, _ = _clock(lambda: on_ray(inputs))
+            local_out, l_wall, _ = _clock(lambda: local(inputs))
+        one_wall.append(_clock(lambda: on_ray(inputs[:batch]))[1])
+        local_wall.append(l_wall)
+        ray_wall.append(r_wall)
+        ratios.append(r_wall / l_wall)
+    n, t_ray, t_one = len(inputs), float(np.median(ray_wall)), float(np.median(one_wall))
+    return {
+        "encoder": encoder.id,
+        "rows": n,
+        "batch_size": batch,
+        "local_rows_per_s": n / float(np.median(local_wall)),
+        "ray_rows_per_s": n / t_ray,
+        "ratio_ray_to_local": float(np.median(ratios)),
+        "ray_one_batch_seconds": round(t_one, 3),
+        "ray_steady_rows_per_s": (n - batch) / (t_ray - t_one) if t_ray > t_one else None,
+        "local_seconds": [round(t, 3) for t in local_wall],
+        "ray_seconds": [round(t, 3) for t in ray_wall],
+        "byte_identical": bool(
+            local_out[0].tobytes() == ray_out[0].tobytes() and local_out[1].tobytes() == ray_out[1].tobytes()
+        ),
+    }
+
+
+def main_ray(args: argparse.Namespace) -> None:
+    """``--engine ray``: the local and the Ray engine on the same generated inputs."""
+    from babelfuse.features.ray_engine import cluster
+
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    with tempfile.TemporaryDirectory(prefix="babelfuse-bench-") as tmp:
+        folder = args.workdir or Path(tmp)
+        sizes = {m: max(8, int(BASE_ROWS[m] * args.scale)) for m in args.modalities}
+        inputs = {m: make_inputs(folder, m, n) for m, n in sizes.items()}
+        load_before = os.getloadavg()[0]
+        started = time.perf_counter()
+        with cluster("local") as ray:
+            init_seconds = time.perf_counter() - started
+            resources = ray.cluster_resources()
+            results = {}
+            for modality in sizes:
+                print(f"[{modality}] local vs ray on {sizes[modality]} inputs ...", file=sys.stderr)
+                results[modality] = time_engines(modality, inputs[modality], folder, args.repeat)
+        load_after = os.getloadavg()[0]
+    print(f"ray.init: {init_seconds:.1f} s, cluster {resources}")
+    print(
+        f"{'modality':8} {'rows':>5} {'local r/s':>10} {'ray r/s':>9} {'ray/local t':>11} {'1-batch s':>9} {'steady r/s':>10}"
+    )
+    for modality, r in results.items():
+        steady = r["ray_steady_rows_per_s"]
+        print(
+            f"{modality:8} {r['rows']:>5} {r['local_rows_per_s']:>10.1f} {r['ray_rows_per_s']:>9.1f} "
+            f"{r['ratio_ray_to_local']:>11.2f} {r['ray_one_batch_seconds']:>9.1f} "
+            f"{(f'{steady:.1f}' if steady else '-'):>10}"
+        )
+    report = {
+        "engine": "ray",
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "load_avg_1min_before": load_before,
+            "load_avg_1min_after": load_after,
+        },
+        "ray_init_seconds": round(init_seconds, 3),
+        "cluster_resources": resources,
+        "scale": args.scale,
+        "results": results,
+    }
+    out = args.out if args.out != DEFAULT_OUT else DEFAULT_OUT.with_name("extract_ray.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}", file=sys.stderr)
+
+
 def _clock(fn):
     """(result, wall seconds, CPU seconds of this process)."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -228,7 +332,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies the 1x sizes " + str(BASE_ROWS))
     parser.add_argument("--repeat", type=int, default=5, help="paired timing rounds (medians are kept)")
-    parser.add_argument("--out", type=Path, default=Path("reports/benchmarks/extract.json"))
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="ray: local engine vs Ray engine (default local: stage path vs raw encoder call)",
+    )
     parser.add_argument(
         "--workdir", type=Path, default=None, help="where inputs are generated (default: a temp dir)"
     )
@@ -247,6 +357,9 @@ def main(argv: list[str] | None = None) -> None:
         child_rss(args.child, args.child_rows, args.workdir)
         return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.engine == "ray":
+        main_ray(args)
+        return
     with tempfile.TemporaryDirectory(prefix="babelfuse-bench-") as tmp:
         folder = args.workdir or Path(tmp)
         results: dict[str, dict] = {}

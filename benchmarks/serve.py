@@ -4,7 +4,13 @@ What is timed is the *loaded pyfunc* (``mlflow.pyfunc.load_model(...).predict(fr
 schema check, request checks, base64 decoding, image/audio decoding, the three encoders, scaling,
 the Keras model and temperature scaling — everything but HTTP. Posts carry their media as base64,
 as a client of ``mlflow models serve`` sends them. Mixes: text only, text + image, text + image +
-audio. Targets: p50 <= 50 ms for one post, >= 200 posts/s in batches of 256.
+audio. Targets: p50 <= 30 ms for one post, >= 200 posts/s in batches of 256.
+
+With ``--http 1,2`` the same saved pyfunc is also served by ``mlflow models serve --workers N`` on
+127.0.0.1 (a free port, this venv, ``--env-manager local``) and loaded by a bounded client in this
+process: ``--single`` one-post requests in sequence, then ``--batches`` requests of ``--batch-size``
+posts from N client threads (``dataframe_split`` JSON, bodies encoded before timing). Server logs go
+to ``reports/benchmarks/serve_http_<N>.log``.
 
 Model: the pipeline's ``models/model.keras`` + ``data/fused/scalers.json`` + ``models/temperature.json``
 when they exist (posts = the validated manifest's test posts); otherwise a small model of
@@ -13,6 +19,7 @@ in 8 languages, 96 px PNGs, 2-4 s WAVs) — the timings do not depend on what th
 
     .venv/bin/python benchmarks/serve.py                  # writes reports/benchmarks/serve.json
     .venv/bin/python benchmarks/serve.py --single 20 --batches 1   # quick look
+    .venv/bin/python benchmarks/serve.py --mixes text+image+audio --http 1,2 --batches 4
 """
 
 from __future__ import annotations
@@ -23,8 +30,14 @@ import io
 import json
 import os
 import platform
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -147,25 +160,138 @@ def stage_breakdown(predictor, frame: pd.DataFrame) -> dict[str, float]:
     return {k: round(1000 * v / len(frame), 2) for k, v in out.items()}
 
 
-def main() -> None:
+def http_free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(model_dir: Path, workers: int, log_path: Path) -> tuple[subprocess.Popen, str]:
+    """``mlflow models serve`` of the saved pyfunc on 127.0.0.1 with ``workers`` processes; waits for /ping."""
+    port = http_free_port()
+    cmd = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", str(model_dir)]
+    cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "--workers", str(workers)]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mlflow models serve exited with {proc.returncode}; see {log_path}")
+        try:
+            with urllib.request.urlopen(url + "/ping", timeout=5):
+                return proc, url
+        except OSError:
+            time.sleep(1.0)
+    stop_server(proc)
+    raise RuntimeError(f"mlflow models serve did not answer /ping within 600 s; see {log_path}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM to the server's own process group (its workers), SIGKILL if it lingers."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def invoke(url: str, body: bytes) -> float:
+    """One POST /invocations; seconds until the whole answer is read. Fails on any per-row error."""
+    request = urllib.request.Request(
+        url + "/invocations", data=body, headers={"Content-Type": "application/json"}
+    )
+    t = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=900) as response:
+        answer = response.read()
+    seconds = time.perf_counter() - t
+    errors = [row.get("error") for row in json.loads(answer)["predictions"] if row.get("error")]
+    assert not errors, errors[:3]
+    return seconds
+
+
+def request_body(frame: pd.DataFrame) -> bytes:
+    return json.dumps({"dataframe_split": frame.to_dict(orient="split", index=False)}).encode()
+
+
+def http_benchmark(url: str, frame: pd.DataFrame, singles: int, batches: int, concurrency: int) -> dict:
+    """Bounded load: ``singles`` one-post requests in sequence (after 5 warm-up), then ``batches``
+    requests of the whole frame from ``concurrency`` client threads (after one warm-up per thread)."""
+    one = [request_body(frame.iloc[[i % len(frame)]]) for i in range(singles + 5)]
+    times = [invoke(url, body) for body in one][5:]
+    batch = request_body(frame)
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda _: invoke(url, batch), range(concurrency)))
+        t = time.perf_counter()
+        latencies = list(pool.map(lambda _: invoke(url, batch), range(batches)))
+        wall = time.perf_counter() - t
+    return {
+        "single_p50_ms": percentile_ms(times, 50),
+        "single_p95_ms": percentile_ms(times, 95),
+        "batch_posts_per_s": round(batches * len(frame) / wall, 1),
+        "batch_p50_s": round(float(np.median(latencies)), 2),
+        "request_mb": round(len(batch) / 1e6, 1),
+    }
+
+
+def pyfunc_benchmark(loaded, frame: pd.DataFrame, singles: int, batches: int) -> dict:
+    """The loaded pyfunc: ``singles`` one-post calls (after 5 warm-up), then ``batches`` calls on the frame."""
+    predictor = loaded.unwrap_python_model().predictor
+    one = [frame.iloc[[i % len(frame)]].reset_index(drop=True) for i in range(singles + 5)]
+    times = []
+    for i, post in enumerate(one):
+        t = time.perf_counter()
+        loaded.predict(post)
+        if i >= 5:
+            times.append(time.perf_counter() - t)
+    batch_times = []
+    for _ in range(batches):
+        t = time.perf_counter()
+        out = loaded.predict(frame)
+        batch_times.append(time.perf_counter() - t)
+        assert out["error"].isna().all(), out["error"].dropna().head()
+    return {
+        "single_p50_ms": percentile_ms(times, 50),
+        "single_p95_ms": percentile_ms(times, 95),
+        "batch_posts_per_s": round(len(frame) / float(np.median(batch_times)), 1),
+        "per_post_ms_in_batch": stage_breakdown(predictor, frame),
+    }
+
+
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--single", type=int, default=60, help="single-post requests per mix (after 5 warm-up)")
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--batches", type=int, default=2)
+    ap.add_argument("--batches", type=int, default=2, help="batches per mix (per server for --http)")
     ap.add_argument(
         "--text-threads", type=int, default=None, help="default: params.yaml register.text_threads"
     )
+    ap.add_argument("--mixes", default=",".join(MIXES), help=f"comma-separated subset of {','.join(MIXES)}")
+    ap.add_argument(
+        "--http",
+        default="",
+        help="also serve the pyfunc with `mlflow models serve --workers N` for each N given (e.g. 1,2) and "
+        "load it over HTTP on 127.0.0.1 (N client threads for batches)",
+    )
+    ap.add_argument("--no-pyfunc", action="store_true", help="skip the in-process pyfunc timings")
     ap.add_argument("--out", type=Path, default=Path("reports/benchmarks/serve.json"))
-    args = ap.parse_args()
+    return ap.parse_args()
 
+
+def main() -> None:
+    args = parse_args()
     import mlflow
 
     from babelfuse import logs
     from babelfuse.params import load_section
     from babelfuse.serving import bundle
     from babelfuse.serving.inputs import Limits
+    from babelfuse.serving.pyfunc import get_encoder_cached
 
     logs.setup()
+    load_before = [round(x, 1) for x in os.getloadavg()]
     features = load_section("features")
     root = Path(".")
     trained = all(
@@ -173,6 +299,8 @@ def main() -> None:
         for p in ("models/model.keras", "data/fused/scalers.json", "models/temperature.json")
     )
     manifest = root / "data/validated/manifest.parquet"
+    mixes = {name: MIXES[name] for name in args.mixes.split(",")}
+    workers = [int(w) for w in args.http.split(",") if w]
     with tempfile.TemporaryDirectory() as tmp:
         if trained:
             model, scalers, temperature = (
@@ -199,47 +327,38 @@ def main() -> None:
         )
         t = time.perf_counter()
         saved = bundle.save_pyfunc(Path(tmp) / "pyfunc", model, scalers, temperature, config)
-        loaded = mlflow.pyfunc.load_model(str(saved))
+        loaded = None if args.no_pyfunc else mlflow.pyfunc.load_model(str(saved))
         load_s = time.perf_counter() - t
-        predictor = loaded.unwrap_python_model().predictor
-        results = {}
-        for name, mix in MIXES.items():
-            frame = with_mix(posts, mix)
-            singles = [frame.iloc[[i % len(frame)]].reset_index(drop=True) for i in range(args.single + 5)]
-            times = []
-            for i, one in enumerate(singles):
-                t = time.perf_counter()
-                loaded.predict(one)
-                if i >= 5:
-                    times.append(time.perf_counter() - t)
-            batch_times = []
-            for _ in range(args.batches):
-                t = time.perf_counter()
-                out = loaded.predict(frame)
-                batch_times.append(time.perf_counter() - t)
-                assert out["error"].isna().all(), out["error"].dropna().head()
-            results[name] = {
-                "single_p50_ms": percentile_ms(times, 50),
-                "single_p95_ms": percentile_ms(times, 95),
-                "batch_posts_per_s": round(args.batch_size / float(np.median(batch_times)), 1),
-                "per_post_ms_in_batch": stage_breakdown(predictor, frame),
-            }
-            print(
-                f"{name:<18} p50 {results[name]['single_p50_ms']:7.1f} ms  p95 {results[name]['single_p95_ms']:7.1f} ms  "
-                f"batch {results[name]['batch_posts_per_s']:7.1f} posts/s  {results[name]['per_post_ms_in_batch']}"
-            )
+        results: dict[str, dict] = {}
+        for name, mix in mixes.items():
+            if loaded is not None:
+                results[name] = pyfunc_benchmark(loaded, with_mix(posts, mix), args.single, args.batches)
+                print(f"pyfunc {name:<18} {results[name]}", flush=True)
+        http: dict[str, dict] = {}
+        for n in workers:
+            proc, url = start_server(saved, n, args.out.parent / f"serve_http_{n}.log")
+            try:
+                for name, mix in mixes.items():
+                    key = f"workers={n} {name}"
+                    http[key] = http_benchmark(url, with_mix(posts, mix), args.single, args.batches, n)
+                    print(f"http {key:<28} {http[key]}", flush=True)
+            finally:
+                stop_server(proc)
     report = {
         "model": source,
         "posts": "pipeline test posts"
         if trained and manifest.exists()
         else "synthetic posts (96 px PNG, 2-4 s WAV)",
         "encoders": {m: features[m]["encoder"] for m in ("text", "image", "audio")},
+        "audio_encoder_version": get_encoder_cached("audio", features["audio"]).version,
         "text_threads": config["features"]["text"].get("threads", "encoder default"),
         "load_seconds": round(load_s, 1),
         "batch_size": args.batch_size,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
-        "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],  # other jobs sharing the cores
+        # other jobs sharing the cores, at the start and at the end of the run
+        "load_average_1_5_15": {"start": load_before, "end": [round(x, 1) for x in os.getloadavg()]},
         "results": results,
+        "http": http,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

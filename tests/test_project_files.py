@@ -35,10 +35,11 @@ def test_mlproject_runs_the_same_commands_as_dvc() -> None:
         assert not overrides or re.fullmatch(r"(\S+=\{\w+\})( --set \S+=\{\w+\})*", overrides), name
 
 
-def test_every_stage_module_exists() -> None:
+def test_every_stage_runs_an_entry_module_of_babelfuse_stages() -> None:
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     for name, stage in stages.items():
         module = re.search(r"python -m (\S+)", stage["cmd"]).group(1)
+        assert module.startswith("babelfuse.stages."), f"stage {name} runs {module}"
         path = REPO / "src" / (module.replace(".", "/") + ".py")
         assert path.exists(), f"stage {name}: {path} missing"
 
@@ -50,9 +51,6 @@ def test_ci_calls_make_test_and_readme_shows_both_commands() -> None:
 
 
 def test_code_is_ruff_clean() -> None:
-    import subprocess
-    import sys
-
     ruff = Path(sys.executable).parent / "ruff"
     result = subprocess.run(
         [str(ruff), "check", "src", "tests", "benchmarks"], cwd=REPO, capture_output=True, text=True

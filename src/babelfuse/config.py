@@ -189,8 +189,19 @@ class AudioFeatures(Section):
         return _check_encoder("audio", spec)
 
 
+class RayFeatures(Section):
+    """``features.engine: ray`` (features/ray_engine.py): where the cluster is and how big each actor is."""
+
+    address: str = Field("local", min_length=1)  # local: a cluster sized to this machine, started per stage
+    num_actors: PositiveInt | None = None  # null: the cluster's CPUs / num_cpus
+    num_cpus: Annotated[float, Field(gt=0.0)] = 1.0
+    num_gpus: Annotated[float, Field(ge=0.0)] = 0.0
+
+
 class FeaturesConfig(Section):
     batch_size: PositiveInt = 64
+    engine: Literal["local", "ray"] = "local"
+    ray: RayFeatures = Field(default_factory=RayFeatures)
     text: TextFeatures = Field(default_factory=TextFeatures)
     image: ImageFeatures = Field(default_factory=ImageFeatures)
     audio: AudioFeatures = Field(default_factory=AudioFeatures)

@@ -56,6 +56,31 @@ def test_higher_pitch_gives_higher_f0_features(prosody):
     assert low["voiced_ratio"] > 0.8 and high["voiced_ratio"] > 0.8
 
 
+def test_pitch_tracker_finds_the_period_not_its_multiples_and_rejects_noise():
+    """The autocorrelation pitch tracker on 8 kHz frames: a harmonic tone gives its own F0 (a lag of
+    2 or 3 periods correlates as well, so picking the largest peak would halve the pitch), a tone
+    with a weak fundamental still gives it, and white noise has periodicity near 0."""
+    from babelfuse.features.audio import _pitch
+
+    sr, t = 8000, np.arange(8000) / 8000
+    for f0 in (65.0, 110.0, 180.0, 390.0):
+        tone = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 6)).astype(np.float32)
+        hz, periodicity = _pitch(tone, sr, 512, 160)
+        inner = slice(3, -3)  # frames that lie wholly inside the signal
+        assert np.median(hz[inner]) == pytest.approx(f0, rel=0.01)
+        assert periodicity[inner].min() > 0.9
+    weak_fundamental = (
+        0.3 * np.sin(2 * np.pi * 120 * t) + np.sin(2 * np.pi * 240 * t) + np.sin(2 * np.pi * 360 * t)
+    )
+    hz, _ = _pitch(weak_fundamental.astype(np.float32), sr, 512, 160)
+    assert np.median(hz[3:-3]) == pytest.approx(120.0, rel=0.01)
+    noise = np.random.default_rng(0).standard_normal(sr).astype(np.float32)
+    _, periodicity = _pitch(noise, sr, 512, 160)
+    assert np.median(periodicity) < 0.3
+    _, silent = _pitch(np.zeros(sr, np.float32), sr, 512, 160)
+    assert np.isfinite(silent).all() and silent.max() == 0
+
+
 def test_louder_gives_higher_rms_features(prosody):
     quiet, loud = _features(prosody, [speech_like(amp=0.1), speech_like(amp=0.4)])
     gain_db = 20 * np.log10(4)

@@ -138,4 +138,7 @@ def test_disk_full_while_the_fuse_stage_writes_is_one_line(tmp_path, mlflow_uri,
     stderr = capsys.readouterr().err
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]  # besides MLflow's log lines
     assert info.value.code == 2 and len(errors) == 1 and "Traceback" not in stderr, stderr
-    assert errors[0].startswith("error: no space left on the device writing or reading") and str(out) in errors[0]
+    assert (
+        errors[0].startswith("error: no space left on the device writing or reading")
+        and str(out) in errors[0]
+    )

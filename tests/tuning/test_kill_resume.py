@@ -114,8 +114,7 @@ def test_a_study_killed_mid_trial_resumes_to_the_uninterrupted_result(
     killed, killed_env = setup(tmp_path / "killed", empty_mlflow_db)
     kill_during_third_trial(killed, killed_env)
     assert not killed.out.exists()
-    left = the_study(killed)
-    assert [t.state for t in left.trials].count(TrialState.RUNNING) == 1  # killed in the middle of it
+    [left_running] = [t.number for t in the_study(killed).trials if t.state == TrialState.RUNNING]
     run_stage(killed, killed_env)
 
     reference, resumed = the_study(whole), the_study(killed)
@@ -134,4 +133,5 @@ def test_a_study_killed_mid_trial_resumes_to_the_uninterrupted_result(
         status.setdefault(run.info.run_name, []).append(run.info.status)
     assert sorted(status["tune"]) == ["FINISHED", "KILLED"]
     assert "RUNNING" not in {s for statuses in status.values() for s in statuses}
-    assert "KILLED" in status[f"trial:{next(t.number for t in left.trials if t.state == TrialState.RUNNING)}"]
+    # The killed trial's run (if it got as far as starting one) is KILLED; its redo has another number.
+    assert status.get(f"trial:{left_running}", ["KILLED"]) == ["KILLED"]

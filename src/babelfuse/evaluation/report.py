@@ -140,11 +140,8 @@ def short_answer(metrics: dict[str, Any], source: list[str]) -> str:
     )
 
 
-def render(metrics: dict[str, Any], figures: dict[str, bytes], confusion: dict[str, Any]) -> str:
-    """The whole report as one HTML string; ``figures`` maps figure names to PNG bytes."""
-    per = metrics["per_language"]
-    source = [c for c in metrics["source_langs"].split(",") if c]
-    source_names = " and ".join(lang_name(c) for c in source) or "the source language"
+def _cards(metrics: dict[str, Any]) -> str:
+    """The headline cards."""
     src_f1 = metrics["source_macro_f1"] if metrics["source_macro_f1"] is not None else float("nan")
     gain, cal = metrics["fusion_gain"], metrics["calibration"]
     cards = [
@@ -156,24 +153,26 @@ def render(metrics: dict[str, Any], figures: dict[str, bytes], confusion: dict[s
         (_num(metrics["target_macro_f1"], ".3f"), "target macro-F1 (mean over other languages)"),
         (_num(metrics["transfer_gap"], "+.3f"), "transfer gap (source − target)"),
         (html.escape(metrics["worst_language"]), "worst language"),
-        (f"{gain['overall']['gain']:+.3f}", f"fusion gain over {gain['best_baseline']} baseline"),
+        (
+            f"{gain['overall']['gain']:+.3f}",
+            f"fusion gain over {gain['best_baseline']} (the single modality chosen on source val)",
+        ),
         (
             f"{cal['before']['overall']['ece']:.3f} → {cal['after']['overall']['ece']:.3f}",
             f"ECE before → after T = {cal['temperature']:.2f}",
         ),
     ]
-    out = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>babelfuse evaluation</title>",
-        f"<style>{CSS}</style></head><body>",
-        "<h1>babelfuse evaluation</h1>",
-        f"<p class='sub'>Test split, {metrics['n_test']} posts in {len(per)} languages. Trained on {html.escape(source_names)} "
-        "only: every other language is zero-shot.</p>",
+    return (
         "<div class='cards'>"
         + "".join(f"<div class='card'><b>{v}</b><span>{html.escape(k)}</span></div>" for v, k in cards)
-        + "</div>",
-        short_answer(metrics, source),
-        f"<h2>1. Does what was learned in {html.escape(source_names)} carry to each other language?</h2>",
-    ]
+        + "</div>"
+    )
+
+
+def _transfer_part(metrics: dict[str, Any], figures: dict[str, bytes], source: list[str]) -> list[str]:
+    """Section 1: each language against the source, verdicts from the paired CIs."""
+    per = metrics["per_language"]
+    out: list[str] = []
     rows = []
     for code, d in per.items():
         is_src = code in source
@@ -185,18 +184,33 @@ def render(metrics: dict[str, Any], figures: dict[str, bytes], confusion: dict[s
                 d["n"],
                 _ci(d, "accuracy"),
                 _ci(d, "macro_f1"),
-                "" if is_src else _signed(d["macro_f1"] - src_f1),
+                "" if is_src else sections.diff_cell(_gap(metrics, code)),
                 html.escape(verdict),
             ]
         )
     out.append(
         _table(
-            ["language", "role", "n", "accuracy [95 % CI]", "macro-F1 [95 % CI]", "vs source", "answer"],
+            [
+                "language",
+                "role",
+                "n",
+                "accuracy [95 % CI]",
+                "macro-F1 [95 % CI]",
+                "gap to source [paired CI]",
+                "answer",
+            ],
             rows,
             left=2,
         )
     )
     out.append(_img(figures["per_language"], "macro-F1 per language"))
+    return out
+
+
+def _modality_part(metrics: dict[str, Any], figures: dict[str, bytes]) -> list[str]:
+    """Section 2: what each modality adds, the val-chosen baseline, missing-modality robustness."""
+    per, gain = metrics["per_language"], metrics["fusion_gain"]
+    out: list[str] = []
     out.append(
         "<h2>2. What does each modality add?</h2><p>Each modality masked for every test post (mask 0, features 0); "
         "the drop is the macro-F1 lost. Positive = the modality helped.</p><ul>"
@@ -243,6 +257,13 @@ def render(metrics: dict[str, Any], figures: dict[str, bytes], confusion: dict[s
         for k in miss[m]
     ]
     out.append(_table(["missing", "share", "overall", *per], rows, left=2))
+    return out
+
+
+def _calibration_part(metrics: dict[str, Any], figures: dict[str, bytes]) -> list[str]:
+    """Section 3: temperature scaling, ECE/Brier/NLL before and after."""
+    per, cal = metrics["per_language"], metrics["calibration"]
+    out: list[str] = []
     out.append(
         f"<h2>3. Calibration</h2><p>Temperature T = {cal['temperature']:.3f} fitted on source <code>val</code> only "
         f"(NLL {cal['val_nll_before']:.3f} → {cal['val_nll_after']:.3f}); {cal['bins']} confidence bins.</p>"
@@ -256,6 +277,12 @@ def render(metrics: dict[str, Any], figures: dict[str, bytes], confusion: dict[s
     ]
     out.append(_table(["language", "ECE", "Brier", "NLL"], rows))
     out.append(_img(figures["reliability"], "reliability diagram"))
+    return out
+
+
+def _confusion_part(confusion: dict[str, Any], figures: dict[str, bytes]) -> list[str]:
+    """Section 4: the overall confusion matrix and the per-language grid."""
+    out: list[str] = []
     out.append(
         "<h2>4. Confusion matrices</h2><p>Rows actual, columns predicted; colour is the row share.</p>"
     )
@@ -263,6 +290,28 @@ def render(metrics: dict[str, Any], figures: dict[str, bytes], confusion: dict[s
     rows = [[label] + [int(v) for v in overall[i]] for i, label in enumerate(LABELS)]
     out.append(_table(["actual \\ predicted", *LABELS], rows))
     out.append(_img(figures["confusion"], "confusion matrices"))
+    return out
+
+
+def render(metrics: dict[str, Any], figures: dict[str, bytes], confusion: dict[str, Any]) -> str:
+    """The whole report as one HTML string; ``figures`` maps figure names to PNG bytes."""
+    per = metrics["per_language"]
+    source = [c for c in metrics["source_langs"].split(",") if c]
+    source_names = " and ".join(lang_name(c) for c in source) or "the source language"
+    out = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>babelfuse evaluation</title>",
+        f"<style>{CSS}</style></head><body>",
+        "<h1>babelfuse evaluation</h1>",
+        f"<p class='sub'>Test split, {metrics['n_test']} posts in {len(per)} languages. Trained on {html.escape(source_names)} "
+        "only: every other language is zero-shot.</p>",
+        _cards(metrics),
+        short_answer(metrics, source),
+        f"<h2>1. Does what was learned in {html.escape(source_names)} carry to each other language?</h2>",
+    ]
+    out += _transfer_part(metrics, figures, source)
+    out += _modality_part(metrics, figures)
+    out += _calibration_part(metrics, figures)
+    out += _confusion_part(confusion, figures)
     out += [
         sections.baselines_section(metrics),
         sections.gains_section(metrics),

@@ -40,6 +40,7 @@ class ProsodyAudioEncoder(Encoder):
 
     def __init__(self, sample_rate: int = 16000, n_mels: int = 40, n_mfcc: int = 20, **_: Any) -> None:
         import librosa
+        from scipy.signal import firwin
 
         self.sample_rate = int(sample_rate)
         self.n_mels, self.n_mfcc = int(n_mels), int(n_mfcc)
@@ -56,6 +57,11 @@ class ProsodyAudioEncoder(Encoder):
         self.speech_bands = (centres >= 300) & (centres <= 3000)  # where syllable nuclei carry energy
         self.window = np.hanning(self.n_fft + 1)[:-1].astype(np.float32)
         self.f0_frame = 512
+        g = gcd(sr, F0_RATE)
+        self.f0_ratio = (F0_RATE // g, sr // g)
+        # resample_poly's own default low-pass (Kaiser, beta 5), designed once instead of on every clip
+        self.f0_filter = firwin(20 * max(self.f0_ratio) + 1, 1.0 / max(self.f0_ratio), window=("kaiser", 5.0))
+        self.f0_filter = self.f0_filter.astype(np.float32)
         self.threads = ThreadpoolController()
         self.version = f"2;sr={self.sample_rate};mels={self.n_mels};mfcc={self.n_mfcc}"
         self.names = self._names()
@@ -114,8 +120,9 @@ class ProsodyAudioEncoder(Encoder):
 
         # Pitch on an 8 kHz copy, 20 ms hop: the normalised autocorrelation of each frame gives both the
         # period (F0) and how periodic the frame is; voicing = periodicity at that period + activity.
-        g = gcd(sr, F0_RATE)
-        y8 = resample_poly(y, F0_RATE // g, sr // g).astype(np.float32) if sr != F0_RATE else y
+        y8 = (
+            resample_poly(y, *self.f0_ratio, window=self.f0_filter).astype(np.float32) if sr != F0_RATE else y
+        )
         f0, periodicity = _pitch(y8, F0_RATE, self.f0_frame, 160)
         active_f0 = active[::2][: len(f0)]
         f0 = f0[: len(active_f0)]

@@ -6,7 +6,9 @@ Reads only ``params.yaml: features.<modality>``. Every manifest row gets one fea
 order: a missing modality (null text or path) or media that cannot be read or decoded gets a zero
 row and ``present = False`` instead of being dropped, so later stages can join on row position and
 the model can learn to cope with missing inputs. Media are read, decoded and encoded one batch at a
-time, so memory does not grow with the dataset. Same inputs and params -> byte-identical ``.npy``.
+time, so memory does not grow with the dataset. Same inputs and params -> byte-identical ``.npy``,
+whichever engine (``features.engine``) runs the batches: both call :func:`encode_batch` on the batches
+:func:`plan_batches` plans.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,21 +38,84 @@ def _is_null(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
 
 
-def _progress(total: int, desc: str) -> tqdm:
+def progress(total: int, desc: str) -> tqdm:
+    """The one progress bar of the extract stages (both engines)."""
     return tqdm(total=total, desc=desc, unit="row", mininterval=1.0, leave=False)
+
+
+def _has_text(value: Any) -> bool:
+    return not _is_null(value) and bool(str(value).strip())
+
+
+def plan_batches(modality: str, values: list, batch_size: int) -> list[np.ndarray]:
+    """Row numbers of each encoder batch, in manifest order; both engines encode exactly these batches.
+
+    Text batches hold only rows with text (null or blank never reach the encoder); media batches hold
+    every row (a null or unreadable source is zeroed inside :func:`encode_batch`).
+    """
+    if modality == "text":
+        rows = np.flatnonzero(np.array([_has_text(t) for t in values], dtype=bool))
+    else:
+        rows = np.arange(len(values))
+    return [rows[start : start + batch_size] for start in range(0, len(rows), batch_size)]
+
+
+def encode_batch(
+    encoder: Encoder, modality: str, rows: np.ndarray, values: list, root: Path | None, params: dict
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read, decode and encode one batch (manifest rows ``rows``, their ``values``) -> (float32
+    (len(rows), dim), bool present). The per-batch work of both engines (local and Ray actors).
+
+    Null or blank text, a null source or media that cannot be read/decoded gives a zero row with
+    ``present = False`` (media: logged with its row number and the reason); it never stops the stage.
+    """
+    features = np.zeros((len(rows), encoder.dim), dtype=np.float32)
+    present = np.zeros(len(rows), dtype=bool)
+    if modality == "text":
+        keep = [j for j, text in enumerate(values) if _has_text(text)]
+        decoded = [str(values[j]) for j in keep]
+    else:
+        keep, decoded = [], []
+        for j, source in enumerate(values):
+            if _is_null(source):
+                continue
+            try:
+                decoded.append(decode_source(source, modality, root, params))
+                keep.append(j)
+            except (BabelfuseError, OSError) as err:
+                log.warning("row %d: %s not used (zero row, present=False): %s", rows[j], modality, err)
+    if keep:
+        _encode_decoded(encoder, decoded, keep, rows, features, present, modality)
+    return features, present
+
+
+def encode_rows(
+    encoder: Encoder, modality: str, values: list, root: Path | None, params: dict, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The local engine: every planned batch in this process, in order -> (float32 (n, dim), bool present).
+
+    Sequential on purpose: decoding the next batch in a thread while this one is encoded measured
+    slower (GIL contention with the numpy-heavy encoders: 1.36x instead of 1.1x the raw encode).
+    """
+    features = np.zeros((len(values), encoder.dim), dtype=np.float32)
+    present = np.zeros(len(values), dtype=bool)
+    batches = plan_batches(modality, values, batch_size)
+    with progress(sum(len(b) for b in batches), f"extract:{modality} {encoder.id}") as bar:
+        for rows in batches:
+            features[rows], present[rows] = encode_batch(
+                encoder, modality, rows, [values[i] for i in rows], root, params
+            )
+            bar.update(len(rows))
+    return features, present
+
+
+# How a stage runs its batches: (encoder, modality, values, data root, params, batch size) -> arrays.
+Engine = Callable[[Encoder, str, list, Path | None, dict, int], tuple[np.ndarray, np.ndarray]]
 
 
 def encode_texts(encoder: Encoder, texts: list[str | None], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Encode texts in batches -> (float32 (n, dim), bool present); null or blank text -> zero row."""
-    present = np.array([not _is_null(t) and bool(str(t).strip()) for t in texts], dtype=bool)
-    features = np.zeros((len(texts), encoder.dim), dtype=np.float32)
-    rows = np.flatnonzero(present)
-    with _progress(len(rows), f"extract:text {encoder.id}") as bar:
-        for start in range(0, len(rows), batch_size):
-            idx = rows[start : start + batch_size]
-            features[idx] = encoder.encode([str(texts[i]) for i in idx])
-            bar.update(len(idx))
-    return features, present
+    return encode_rows(encoder, "text", texts, None, {}, batch_size)
 
 
 def decode_source(source: str | bytes | Path, modality: str, root: Path | None, params: dict) -> np.ndarray:
@@ -72,57 +138,38 @@ def encode_media(
     params: dict,
     batch_size: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Read, decode and encode media one batch at a time -> (float32 (n, dim), bool present).
-
-    A null source or one that cannot be read/decoded gives a zero row with ``present = False``
-    (logged with its row number and the reason); it never stops the stage.
-    """
-    n = len(sources)
-    features = np.zeros((n, encoder.dim), dtype=np.float32)
-    present = np.zeros(n, dtype=bool)
-    batches = [range(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
-
-    def decode_batch(batch: range) -> tuple[list[int], list[np.ndarray]]:
-        rows, decoded = [], []
-        for i in batch:
-            if _is_null(sources[i]):
-                continue
-            try:
-                decoded.append(decode_source(sources[i], modality, root, params))
-                rows.append(i)
-            except (BabelfuseError, OSError) as err:
-                log.warning("row %d: %s not used (zero row, present=False): %s", i, modality, err)
-        return rows, decoded
-
-    # Sequential on purpose: decoding the next batch in a thread while this one is encoded measured
-    # slower (GIL contention with the numpy-heavy encoders: 1.36x instead of 1.1x the raw encode).
-    with _progress(n, f"extract:{modality} {encoder.id}") as bar:
-        for batch in batches:
-            rows, decoded = decode_batch(batch)
-            if rows:
-                _encode_batch(encoder, decoded, rows, features, present, modality)
-            bar.update(len(batch))
-    return features, present
+    """Read, decode and encode media one batch at a time -> (float32 (n, dim), bool present)."""
+    return encode_rows(encoder, modality, sources, root, params, batch_size)
 
 
-def _encode_batch(
-    encoder: Encoder, decoded: list, rows: list[int], features: np.ndarray, present: np.ndarray, modality: str
+def _encode_decoded(
+    encoder: Encoder,
+    decoded: list,
+    keep: list[int],
+    rows: np.ndarray,
+    features: np.ndarray,
+    present: np.ndarray,
+    modality: str,
 ) -> None:
-    """Encode a batch; if the encoder refuses it (BabelfuseError), retry one by one so that only the
-    inputs it refuses become zero rows."""
+    """Encode the decoded inputs of a batch into positions ``keep``; if the encoder refuses the batch
+    (BabelfuseError), retry one by one so that only the inputs it refuses become zero rows."""
     try:
-        features[rows] = encoder.encode(decoded)
-        present[rows] = True
+        features[keep] = encoder.encode(decoded)
+        present[keep] = True
         return
     except BabelfuseError:
         pass
-    for i, item in zip(rows, decoded, strict=True):
+    for j, item in zip(keep, decoded, strict=True):
         try:
-            features[i] = encoder.encode([item])[0]
-            present[i] = True
+            features[j] = encoder.encode([item])[0]
+            present[j] = True
         except BabelfuseError as err:
             log.warning(
-                "row %d: %s encoder %s refused it (zero row, present=False): %s", i, modality, encoder.id, err
+                "row %d: %s encoder %s refused it (zero row, present=False): %s",
+                rows[j],
+                modality,
+                encoder.id,
+                err,
             )
 
 
@@ -163,16 +210,17 @@ def extract(
     data_root: Path | None,
     params: dict,
     built: tuple[Encoder, int, float] | None = None,
+    engine: Engine = encode_rows,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Encode one modality of ``frame`` -> (features, present, meta) with the encoder of ``params``."""
+    """Encode one modality of ``frame`` -> (features, present, meta) with the encoder of ``params``.
+
+    ``engine`` runs the planned batches: :func:`encode_rows` here, or the Ray engine
+    (:func:`babelfuse.features.ray_engine.ray_engine`); both return the same arrays."""
     column = input_column(modality, frame)
     encoder, batch_size, load_seconds = built or build_encoder(modality, params)
     values = [None if _is_null(v) else v for v in frame[column].tolist()]
     started = time.perf_counter()
-    if modality == "text":
-        features, present = encode_texts(encoder, values, batch_size)
-    else:
-        features, present = encode_media(encoder, values, modality, data_root, params, batch_size)
+    features, present = engine(encoder, modality, values, data_root, params, batch_size)
     seconds = time.perf_counter() - started
     nulls = sum(v is None for v in values)
     meta: dict[str, Any] = {

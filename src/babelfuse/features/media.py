@@ -22,7 +22,8 @@ import numpy as np
 from babelfuse.data.manifest import resolve_inside
 from babelfuse.errors import BabelfuseError
 
-IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP")  # Pillow never tries EPS, PSD, ... (no external programs)
+# Pillow never tries EPS, PSD, ... (no external programs)
+IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP")
 _MAX_RESAMPLE_DENOMINATOR = 1000  # keeps the polyphase filter small whatever the declared rate
 _BASE64_CHARS = re.compile(r"^[A-Za-z0-9+/_-]*={0,2}$")
 _MAX_PATH_CHARS = 4096
@@ -86,7 +87,9 @@ def check_audio_header(rate: int, channels: int, frames: int, limits: MediaLimit
             f"audio sample rate {rate:,} Hz is outside {limits.audio_min_rate:,}-{limits.audio_max_rate:,} Hz"
         )
     if not 1 <= channels <= limits.audio_max_channels:
-        raise BabelfuseError(f"audio has {channels} channels; at most {limits.audio_max_channels} are accepted")
+        raise BabelfuseError(
+            f"audio has {channels} channels; at most {limits.audio_max_channels} are accepted"
+        )
     if frames > limits.audio_max_seconds * rate:
         raise BabelfuseError(
             f"audio is {frames / rate:.1f} s long, more than the limit of {limits.audio_max_seconds:g} s"

@@ -3,7 +3,8 @@
     python -m babelfuse.stages.extract text --manifest data/validated/manifest.parquet \
         --out data/features --metrics metrics/extract_text.json
 
-Reads only ``params.yaml: features.<modality>``. How rows are read, decoded and encoded (a missing
+Reads only ``params.yaml: features.<modality>``, ``features.engine`` and ``features.ray`` (the Ray
+engine: :mod:`babelfuse.features.ray_engine`). How rows are read, decoded and encoded (a missing
 modality becomes a zero row with ``present = False``): :mod:`babelfuse.features.extract`.
 """
 
@@ -22,8 +23,8 @@ from babelfuse import logs, paths, tracking
 from babelfuse.config import add_config_arguments, config_from_args
 from babelfuse.data.manifest import load_manifest
 from babelfuse.errors import user_errors_exit
-from babelfuse.features import crosslingual
-from babelfuse.features.extract import build_encoder, extract, input_column, write_outputs
+from babelfuse.features import crosslingual, ray_engine
+from babelfuse.features.extract import build_encoder, encode_rows, extract, input_column, write_outputs
 
 log = logging.getLogger("babelfuse.features.extract")
 
@@ -47,16 +48,22 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logs.setup()
     modality: str = args.modality
-    params = config_from_args(args).section("features")[modality]
+    section = config_from_args(args).section("features")
+    params = section[modality]
+    engine = ray_engine.engine(section["ray"]) if section["engine"] == "ray" else encode_rows
     manifest = load_manifest(args.manifest)
     frame = manifest.frame
     inputs = [args.manifest] + ([] if modality == "text" else [args.manifest.parent / "source.json"])
     input_column(modality, frame)
     built = build_encoder(modality, params)
     with tracking.stage_run(
-        f"extract_{modality}", {"features": {modality: params}}, inputs=inputs, run_name=f"extract:{modality}"
+        f"extract_{modality}",
+        {"features": {modality: params, "engine": section["engine"], "ray": section["ray"]}},
+        inputs=inputs,
+        run_name=f"extract:{modality}",
     ) as run:
-        features, present, meta = extract(modality, frame, manifest.data_root, params, built)
+        features, present, meta = extract(modality, frame, manifest.data_root, params, built, engine)
+        meta["engine"] = section["engine"]
         write_outputs(args.out, modality, frame["sample_id"].astype(str).tolist(), features, present, meta)
         metrics = dict(meta)
         mlflow.set_tags({"encoder": meta["encoder"], "encoder_version": meta["encoder_version"]})

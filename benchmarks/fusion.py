@@ -42,10 +42,11 @@ sys.path.insert(0, str(REPO / "src"))
 from babelfuse.data import ceiling, latent, plan  # noqa: E402
 from babelfuse.evaluation import bootstrap  # noqa: E402
 from babelfuse.evaluation.calibration import apply_temperature, fit_temperature  # noqa: E402
+from babelfuse.evaluation.metrics import macro_f1  # noqa: E402
 from babelfuse.fusion import FUSIONS  # noqa: E402
 from babelfuse.paths import MODALITIES  # noqa: E402
 from babelfuse.training.baselines import concatenated, fit_single_modality  # noqa: E402
-from babelfuse.training.fit import fit_model, macro_f1, model_inputs  # noqa: E402
+from babelfuse.training.fit import fit_model, model_inputs  # noqa: E402
 
 log = logging.getLogger("benchmarks.fusion")
 SINGLE = tuple(f"{m}_only" for m in MODALITIES)
@@ -76,7 +77,9 @@ def configs(base: dict[str, Any], trials: int, seed: int) -> list[dict[str, Any]
     return out
 
 
-def _fit(method: str, params: dict[str, Any], splits: dict[str, Any], seed: int) -> tuple[float, np.ndarray, np.ndarray]:
+def _fit(
+    method: str, params: dict[str, Any], splits: dict[str, Any], seed: int
+) -> tuple[float, np.ndarray, np.ndarray]:
     """(val macro-F1, val probabilities, test probabilities) of one method trained once."""
     train, val, test = splits["train"], splits["val"], splits["test"]
     if method in SINGLE:
@@ -84,17 +87,25 @@ def _fit(method: str, params: dict[str, Any], splits: dict[str, Any], seed: int)
     else:
         result = fit_model({**params, "fusion": method}, train, val, seed)
     predict = result.model.predict_on_batch
-    return result.val_macro_f1, np.asarray(predict(model_inputs(val))), np.asarray(predict(model_inputs(test)))
+    return (
+        result.val_macro_f1,
+        np.asarray(predict(model_inputs(val))),
+        np.asarray(predict(model_inputs(test))),
+    )
 
 
-def run_keras(method: str, grid: list[dict[str, Any]], splits: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
+def run_keras(
+    method: str, grid: list[dict[str, Any]], splits: dict[str, Any], seeds: list[int]
+) -> dict[str, Any]:
     """Tune on val with the first seed, then train the chosen configuration with every other seed."""
     tried = [_fit(method, params, splits, seeds[0]) for params in grid]
     best = int(np.argmax([t[0] for t in tried]))
     runs = [tried[best]] + [_fit(method, grid[best], splits, s) for s in seeds[1:]]
     return {
         "val_macro_f1": tried[best][0],
-        "params": {k: grid[best][k] for k in ("hidden", "dropout", "modality_dropout", "learning_rate", "batch_size")},
+        "params": {
+            k: grid[best][k] for k in ("hidden", "dropout", "modality_dropout", "learning_rate", "batch_size")
+        },
         "val_probs": [r[1] for r in runs],
         "test_probs": [r[2] for r in runs],
     }
@@ -108,7 +119,7 @@ def run_logreg(trials: int, splits: dict[str, Any], seeds: list[int]) -> dict[st
         model = LogisticRegression(C=float(c), max_iter=3000).fit(concatenated(train), train["label"])
         probs = np.zeros((len(val["label"]), 3))
         probs[:, model.classes_] = model.predict_proba(concatenated(val))
-        scored.append((macro_f1(val["label"], probs), float(c), model))
+        scored.append((macro_f1(val["label"], probs.argmax(axis=1)), float(c), model))
     value, c, model = max(scored, key=lambda t: t[0])
     probs = np.zeros((len(test["label"]), 3))
     probs[:, model.classes_] = model.predict_proba(concatenated(test))
@@ -128,7 +139,14 @@ def late_calibrated(singles: dict[str, Any], splits: dict[str, Any], seeds: list
     return {"val_macro_f1": None, "params": {"uses": list(SINGLE)}, "test_probs": out}
 
 
-def summarise(results: dict[str, Any], test: dict[str, np.ndarray], frame_test: Any, data: dict[str, Any], n_boot: int, level: float) -> dict[str, Any]:
+def summarise(
+    results: dict[str, Any],
+    test: dict[str, np.ndarray],
+    frame_test: Any,
+    data: dict[str, Any],
+    n_boot: int,
+    level: float,
+) -> dict[str, Any]:
     """Per method: seed mean ± std, group-bootstrap CI, paired differences vs the best and the ceiling."""
     y = test["label"]
     draws = bootstrap.draw_weights(bootstrap.group_ids(test), n_boot, seed=0)
@@ -145,7 +163,7 @@ def summarise(results: dict[str, Any], test: dict[str, np.ndarray], frame_test: 
     best = max((n for n in points if n in FUSIONS or n in ("logreg", "late_calibrated")), key=points.get)
     methods = {}
     for name, r in results.items():
-        per_seed = [macro_f1(y, p) for p in r["test_probs"]]
+        per_seed = [macro_f1(y, p.argmax(axis=1)) for p in r["test_probs"]]
         low, high = bootstrap.percentile_ci(mean_f1(preds[name])(draws), level)
         methods[name] = {
             "test_macro_f1": round(points[name], 4),
@@ -208,7 +226,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results[method] = run_keras(method, grid, splits, seeds)
     results["logreg"] = run_logreg(args.trials, splits, seeds)
     results["late_calibrated"] = late_calibrated(results, splits, seeds)
-    summary = summarise(results, splits["test"], frame[frame["split"] == "test"].reset_index(drop=True), data, args.bootstrap, 0.95)
+    summary = summarise(
+        results,
+        splits["test"],
+        frame[frame["split"] == "test"].reset_index(drop=True),
+        data,
+        args.bootstrap,
+        0.95,
+    )
     return {
         "config": {
             "data": args.data,
@@ -236,7 +261,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--bootstrap", type=int, default=1000)
-    parser.add_argument("--text-noise", type=float, default=0.5, help="SD of the noise on the one-hot text key")
+    parser.add_argument(
+        "--text-noise", type=float, default=0.5, help="SD of the noise on the one-hot text key"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "fusion.json")
     parser.add_argument("--markdown", action="store_true", help="also print the docs table")
     args = parser.parse_args(argv)

@@ -37,6 +37,7 @@ from pydantic.fields import FieldInfo
 
 from babelfuse import paths
 from babelfuse.errors import BabelfuseError
+from babelfuse.features.registry import ENCODERS, available  # light: imports no encoder
 
 # One name per fusion method; babelfuse.fusion.FUSIONS implements each (a test checks they match).
 FusionName = Literal["concat", "weighted", "attention", "gated", "late", "tensor", "lowrank"]
@@ -141,8 +142,6 @@ class ValidateConfig(Section):
 
 # ----------------------------------------------------------------------------------------- features
 def _check_encoder(modality: str, spec: str) -> str:
-    from babelfuse.features.registry import ENCODERS, available  # light: no encoder is imported
-
     prefix, sep, argument = spec.partition(":")
     if (modality, spec) in ENCODERS and not spec.endswith(":"):
         return spec

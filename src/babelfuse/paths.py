@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 
 MODALITIES: tuple[str, ...] = ("text", "image", "audio")
-SPLITS: tuple[str, ...] = ("train", "val", "test", "gate", "fewshot")  # gate: promotion only; fewshot: target pool
+# gate: read only by the promotion gate; fewshot: the target-language pool of the few-shot curve
+SPLITS: tuple[str, ...] = ("train", "val", "test", "gate", "fewshot")
 
 PARAMS = Path("params.yaml")
 

@@ -105,7 +105,7 @@ def process_gone(tag: str) -> bool:
 def mark_killed_runs(stage: str) -> list[str]:
     """Runs of ``stage`` (and their nested runs) left RUNNING by a process that was killed: set to
     KILLED. Called when the stage starts again; runs of live processes or other hosts are left."""
-    import mlflow
+    import mlflow  # heavy (~1 s): imported only when something is logged or loaded
 
     client = mlflow.MlflowClient()
     experiment = mlflow.get_experiment_by_name(os.environ.get("BABELFUSE_EXPERIMENT", EXPERIMENT))
@@ -130,7 +130,7 @@ EXPERIMENT_KIND = "custom_model_development"
 
 def configure() -> None:
     """Tracking URI and experiment (created on first use and marked as a model-training experiment)."""
-    import mlflow
+    import mlflow  # heavy (~1 s): imported only when something is logged or loaded
 
     mlflow.set_tracking_uri(tracking_uri())
     experiment = mlflow.set_experiment(os.environ.get("BABELFUSE_EXPERIMENT", EXPERIMENT))
@@ -154,7 +154,7 @@ def launcher_tags() -> dict[str, str]:
     """Under ``mlflow run`` (which sets ``MLFLOW_RUN_ID``), do not resume its run: that run holds
     the ``-P`` values as given (empty = params.yaml's), the stage's own run the values it used.
     The stage run is nested under it when both are in the same experiment."""
-    import mlflow
+    import mlflow  # heavy (~1 s): imported only when something is logged or loaded
 
     launcher = os.environ.pop("MLFLOW_RUN_ID", None)
     if not launcher:
@@ -176,7 +176,7 @@ def stage_run(
     extra_tags: dict[str, str] | None = None,
 ) -> Iterator[Any]:
     """Start an MLflow run for a stage with params logged and lineage tags set."""
-    import mlflow
+    import mlflow  # heavy (~1 s): imported only when something is logged or loaded
 
     configure()
     if not nested:

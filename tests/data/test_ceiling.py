@@ -85,7 +85,9 @@ def oracle_tiny() -> tuple[dict, dict]:
 def _test_f1(fit_result, split: dict) -> float:
     from babelfuse.training.fit import model_inputs
 
-    return macro_f1(split["label"], np.asarray(fit_result.model.predict_on_batch(model_inputs(split))).argmax(1))
+    return macro_f1(
+        split["label"], np.asarray(fit_result.model.predict_on_batch(model_inputs(split))).argmax(1)
+    )
 
 
 @pytest.mark.slow  # six small Keras fits

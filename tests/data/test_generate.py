@@ -59,10 +59,15 @@ def test_plan_follows_the_zero_shot_protocol() -> None:
 
 
 def test_informativeness_sets_the_share_of_label_carrying_modalities() -> None:
-    no_interactions = {"irony": 0.0, "reliability": 0.0}  # they override informativeness (tested in test_ceiling)
+    no_interactions = {
+        "irony": 0.0,
+        "reliability": 0.0,
+    }  # they override informativeness (tested in test_ceiling)
     for share in (0.0, 1.0):
         info = {"text": share, "image": share, "audio": share}
-        posts = plan.plan_posts(data_params(size="tiny", informativeness=info, interactions=no_interactions), seed=1)
+        posts = plan.plan_posts(
+            data_params(size="tiny", informativeness=info, interactions=no_interactions), seed=1
+        )
         for flag in ("text_informative", "image_informative", "audio_informative"):
             assert {getattr(p.latent, flag) for p in posts} == {bool(share)}
     info = {"text": 0.2, "image": 0.5, "audio": 0.8}

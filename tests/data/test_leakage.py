@@ -65,7 +65,9 @@ def test_rendered_clips_have_the_planned_duration(tmp_path: Path) -> None:
     data = copy.deepcopy(PARAMS["data"])
     data.update(
         size="micro",
-        sizes={"micro": {"train": 6, "val": 3, "test_per_lang": 3, "gate_per_lang": 3, "fewshot_per_lang": 3}},
+        sizes={
+            "micro": {"train": 6, "val": 3, "test_per_lang": 3, "gate_per_lang": 3, "fewshot_per_lang": 3}
+        },
         languages=["en", "zh"],
         image_size=32,
         interactions={"irony": 0.5, "reliability": 0.5},

@@ -39,7 +39,9 @@ def test_test_and_gate_content_never_occurs_in_train_or_val(tiny) -> None:
         part = by_split[held_out]
         assert not seen & set(part.template_id), held_out
         assert not seen_text & set(part.text), held_out
-    assert not set(by_split["fewshot"].template_id) & (set(by_split["test"].template_id) | set(by_split["gate"].template_id))
+    assert not set(by_split["fewshot"].template_id) & (
+        set(by_split["test"].template_id) | set(by_split["gate"].template_id)
+    )
     assert not set(by_split["test"].template_id) & set(by_split["gate"].template_id)
 
 
@@ -86,7 +88,9 @@ def test_split_sizes_languages_and_balance(tiny) -> None:
 
 def test_too_few_templates_for_the_pools_is_a_clear_error() -> None:
     with pytest.raises(BabelfuseError, match=r"templates.filler has 3 entries: need at least 4"):
-        plan.partition_counts(3, plan.content_shares(PARAMS["data"]), "every language file's templates.filler")
+        plan.partition_counts(
+            3, plan.content_shares(PARAMS["data"]), "every language file's templates.filler"
+        )
     with pytest.raises(BabelfuseError, match=r"data.content_split.gate must be a number > 0"):
         plan.content_shares({"content_split": {"trainval": 1, "gate": 0, "test": 1, "fewshot": 1}})
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from babelfuse.evaluation import scoring
-from babelfuse.evaluation.calibration import apply_temperature
 from babelfuse.evaluation.evaluate import Labelled, headline, score_seed, seed_summary, with_seeds
 from babelfuse.evaluation.metrics import macro_f1
 from babelfuse.paths import MODALITIES
+from babelfuse.probabilities import apply_temperature
 
 PARAMS = {"bootstrap": 200, "ci": 0.95, "calibration_bins": 10}
 LANGS = ["en", "de", "fr"]

@@ -103,5 +103,7 @@ def test_registry_errors_are_clear() -> None:
 
 def test_hf_missing_model_offline_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(BabelfuseError, match="hf:nobody/no-such-model-xyz: cannot load the model"):
+    with pytest.raises(
+        BabelfuseError, match="hf:nobody/no-such-model-xyz: cannot load AutoTokenizer from local files"
+    ):
         get_encoder("text", "hf:nobody/no-such-model-xyz", {"max_length": 64})

@@ -20,7 +20,7 @@ def expected_probs(world: World, inputs: dict[str, np.ndarray]) -> np.ndarray:
     import keras
 
     import babelfuse.fusion  # noqa: F401
-    from babelfuse.evaluation.calibration import apply_temperature
+    from babelfuse.probabilities import apply_temperature
 
     model = keras.saving.load_model(world.models["good"], safe_mode=True)
     return apply_temperature(np.asarray(model.predict(inputs, verbose=0)), 1.7)

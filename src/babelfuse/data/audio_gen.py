@@ -40,8 +40,14 @@ FLAT_MEAN: tuple[float, float, float, float] = (45.0, 5.0, 165.0, 96.0)
 FLAT_SD: tuple[float, float, float, float] = (6.0, 3.0, 12.0, 6.0)
 LIMITS: tuple[tuple[float, float], ...] = ((0, 100), (0, 100), (100, 320), (40, 180))
 MAX_SECONDS = 8.0  # without a planned clip length, longer speech is re-spoken faster
-PAD_MARGIN = 0.3  # seconds of the clip kept free of speech (speech longer than clip - margin is re-spoken faster)
-DEGRADED_GAIN, DEGRADED_CLIP, DEGRADED_NOISE_DB = 6.0, 0.35, -14.0  # a degraded voice: amplified, clipped, noisy
+PAD_MARGIN = (
+    0.3  # seconds of the clip kept free of speech (speech longer than clip - margin is re-spoken faster)
+)
+DEGRADED_GAIN, DEGRADED_CLIP, DEGRADED_NOISE_DB = (
+    6.0,
+    0.35,
+    -14.0,
+)  # a degraded voice: amplified, clipped, noisy
 
 
 def _settings(means: list[tuple[float, ...]], sds: tuple[float, ...], rng: np.random.Generator) -> Prosody:
@@ -150,7 +156,14 @@ def render_chunk(tasks: list[AudioTask], sample_rate: int, noise_db: float) -> l
     durations = []
     for task in tasks:
         samples = speak(
-            task.spoken, task.voice, task.prosody, sample_rate, noise_db, task.seed, task.clip_seconds, task.degraded
+            task.spoken,
+            task.voice,
+            task.prosody,
+            sample_rate,
+            noise_db,
+            task.seed,
+            task.clip_seconds,
+            task.degraded,
         )
         write_wav(task.path, samples, sample_rate)
         durations.append(samples.size / sample_rate)

@@ -18,8 +18,8 @@ are worth; without interactions it is 0.
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from scipy.special import ndtr
 
 from babelfuse.data import audio_gen, image_gen, latent
 from babelfuse.evaluation.metrics import macro_f1
+from babelfuse.jsonio import write_json
 from babelfuse.labels import LABEL_TO_INDEX, LABELS
 from babelfuse.paths import MODALITIES
 
@@ -91,7 +92,9 @@ def _voice_terms(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return given, mixture, flat
 
 
-def likelihoods(frame: pd.DataFrame, info: dict[str, float], inter: latent.Interactions) -> dict[str, np.ndarray]:
+def likelihoods(
+    frame: pd.DataFrame, info: dict[str, float], inter: latent.Interactions
+) -> dict[str, np.ndarray]:
     """Per modality, ``p(x_m | y, h)`` as an array (n, labels, states) (see the module docstring)."""
     n, k, s = len(frame), len(LABELS), len(STATES)
     key = frame["text_key"].map({name: i for i, name in enumerate(TEXT_KEYS)}).to_numpy()
@@ -162,7 +165,9 @@ def latent_table(latents: list[latent.Latent]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def ceiling_scores(labels: np.ndarray, frame: pd.DataFrame, info: dict[str, float], inter: latent.Interactions) -> dict[str, Any]:
+def ceiling_scores(
+    labels: np.ndarray, frame: pd.DataFrame, info: dict[str, float], inter: latent.Interactions
+) -> dict[str, Any]:
     """{subset name: {"bayes": macro-F1, "late": macro-F1 (2+ modalities)}} on the given posts."""
     lik, prior = likelihoods(frame, info, inter), state_prior(info, inter)
     out: dict[str, Any] = {}
@@ -192,7 +197,9 @@ def compute_ceiling(data: dict[str, Any], seed: int, n: int = N_SAMPLES) -> dict
     }
 
 
-def oracle_features(frame: pd.DataFrame, seed: int, noise: dict[str, float]) -> dict[str, dict[str, np.ndarray]]:
+def oracle_features(
+    frame: pd.DataFrame, seed: int, noise: dict[str, float]
+) -> dict[str, dict[str, np.ndarray]]:
     """Fused-split dicts (train, val, test; the ``data/fused`` keys) of what an oracle encoder sees.
 
     Text: the one-hot template key; image: the face cues; audio: the prosody settings and the
@@ -203,7 +210,9 @@ def oracle_features(frame: pd.DataFrame, seed: int, noise: dict[str, float]) -> 
     raw = {
         "text": np.eye(len(TEXT_KEYS))[frame["text_key"].map(TEXT_KEYS.index).to_numpy()],
         "image": frame[[f"face_{c}" for c, _, _ in CUES]].to_numpy(float),
-        "audio": np.column_stack([frame[[f"prosody_{p}" for p in PROSODY]], frame["degraded_voice"]]).astype(float),
+        "audio": np.column_stack([frame[[f"prosody_{p}" for p in PROSODY]], frame["degraded_voice"]]).astype(
+            float
+        ),
     }
     train = (frame["split"] == "train").to_numpy()
     out = {}
@@ -226,8 +235,6 @@ def oracle_features(frame: pd.DataFrame, seed: int, noise: dict[str, float]) -> 
 
 def write_ceiling(path: Path, data: dict[str, Any], seed: int) -> dict[str, Any]:
     """Compute the ceiling of the generator of ``data`` and write it as JSON (the generate stage's metric)."""
-    from babelfuse.evaluation.outputs import write_json  # module-level would load the evaluate stage's plotting
-
     result = compute_ceiling(data, seed)
     write_json(path, result)
     return result
@@ -235,8 +242,9 @@ def write_ceiling(path: Path, data: dict[str, Any], seed: int) -> dict[str, Any]
 
 def write_unknown_ceiling(path: Path) -> dict[str, Any]:
     """A user's manifest has no known generative model: the ceiling file says so (no subsets)."""
-    from babelfuse.evaluation.outputs import write_json  # module-level would load the evaluate stage's plotting
-
-    result = {"what": "unknown: data.source=manifest has no generative model to compute it from", "subsets": {}}
+    result = {
+        "what": "unknown: data.source=manifest has no generative model to compute it from",
+        "subsets": {},
+    }
     write_json(path, result)
     return result

@@ -23,7 +23,11 @@ MOUTH_MEAN = {"negative": -0.85, "neutral": 0.0, "positive": 0.85}  # curvature:
 BROW_MEAN = {"negative": -18.0, "neutral": 0.0, "positive": 8.0}  # inner-end slant, degrees (- = V)
 EYES_MEAN = {"negative": 0.45, "neutral": 0.95, "positive": 0.6}  # eye height / width
 MOUTH_SD, BROW_SD, EYES_SD = 0.25, 8.0, 0.15
-CUE_LIMITS: dict[str, tuple[float, float]] = {"mouth": (-1.2, 1.2), "brow": (-40.0, 30.0), "eyes": (0.15, 1.3)}
+CUE_LIMITS: dict[str, tuple[float, float]] = {
+    "mouth": (-1.2, 1.2),
+    "brow": (-40.0, 30.0),
+    "eyes": (0.15, 1.3),
+}
 NOISE_SD = 8.0  # Gaussian pixel noise (0-255 scale)
 ROTATION = 12.0  # degrees, uniform in [-ROTATION, ROTATION]
 FACE_SCALE = (0.65, 0.9)  # face side / image side, uniform

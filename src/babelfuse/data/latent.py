@@ -102,7 +102,9 @@ def expected_text_key(label: str, informative: bool, flat: bool) -> str:
     return "positive" if flat and label == "negative" else label
 
 
-def draw_group(label: str, info: dict[str, float], inter: Interactions, generator: np.random.Generator) -> Group:
+def draw_group(
+    label: str, info: dict[str, float], inter: Interactions, generator: np.random.Generator
+) -> Group:
     """Text informativeness, flat voice and irony of one meaning (two uniform draws)."""
     u = generator.random(2)
     informative, flat = bool(u[0] < info["text"]), bool(u[1] < inter.irony)
@@ -121,8 +123,10 @@ def draw_media(
     audio_informative = not (degraded or group.flat) and bool(u[2] < info["audio"])
     image_rng, audio_rng = rng(seed, STREAM_IMAGE, *keys), rng(seed, STREAM_AUDIO, *keys)
     cues = image_gen.draw_cues(label, image_informative, image_rng)
-    prosody = audio_gen.draw_flat_prosody(audio_rng) if group.flat else audio_gen.draw_prosody(
-        label, audio_informative, audio_rng
+    prosody = (
+        audio_gen.draw_flat_prosody(audio_rng)
+        if group.flat
+        else audio_gen.draw_prosody(label, audio_informative, audio_rng)
     )
     clip = float(np.round(rng(seed, STREAM_CLIP, *keys).uniform(*CLIP_SECONDS), 3))
     latent = Latent(

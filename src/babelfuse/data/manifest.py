@@ -7,13 +7,14 @@ Media paths are relative to the *data root*, recorded in ``source.json`` beside 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from babelfuse.errors import BabelfuseError, read_json
+from babelfuse.jsonio import write_json
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "sample_id",
@@ -25,6 +26,21 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "label",
 )
 OPTIONAL_COLUMNS: tuple[str, ...] = ("template_id",)
+
+
+def is_null(value: object) -> bool:
+    """A missing cell (None / NaN / NaT / pd.NA), without choking on arrays, bytes or other odd values.
+
+    The one null check of manifests (validate, extract) and of served requests (serving.inputs).
+    """
+    if value is None:
+        return True
+    if isinstance(value, str | bytes | list | tuple | dict | np.ndarray):
+        return False
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -64,7 +80,7 @@ def read_table(path: Path | str) -> pd.DataFrame:
 def write_source(path: Path, source: str, data_root: Path, **extra: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"source": source, "data_root": str(data_root), **extra}
-    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_json(path, record)
 
 
 def read_source(manifest_path: Path | str) -> dict:

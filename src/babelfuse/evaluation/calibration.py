@@ -13,25 +13,10 @@ from scipy.optimize import minimize_scalar
 from sklearn.metrics import brier_score_loss
 
 from babelfuse.labels import LABELS
+from babelfuse.probabilities import EPS, softmax, to_logits
+from babelfuse.probabilities import apply_temperature as apply_temperature  # re-exported for callers
 
-EPS = 1e-12
 _CLASSES = list(range(len(LABELS)))
-
-
-def to_logits(probs: np.ndarray) -> np.ndarray:
-    """Log-probabilities: logits up to a per-row constant, which softmax ignores."""
-    return np.log(np.clip(np.asarray(probs, dtype=np.float64), EPS, 1.0))
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """Probabilities after dividing the logits by ``temperature``."""
-    return softmax(to_logits(probs) / float(temperature))
 
 
 def _normalized(probs: np.ndarray) -> np.ndarray:

@@ -11,7 +11,6 @@ by every model and language, so each difference has a paired CI.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from threadpoolctl import threadpool_limits
 from babelfuse.errors import BabelfuseError
 from babelfuse.evaluation import ablation, calibration, metrics, scoring
 from babelfuse.evaluation import bootstrap as bs
+from babelfuse.jsonio import json_safe
 from babelfuse.paths import MODALITIES
 
 log = logging.getLogger("babelfuse.evaluate")
@@ -292,19 +292,6 @@ def ordered(by_group: dict[str, Any], order: list[str]) -> dict[str, Any]:
     return {"overall": by_group["overall"], "per_language": {c: per[c] for c in order if c in per}}
 
 
-def clean(value: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, NaN/inf to None (DVC metrics must be valid JSON)."""
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def seed_detail(
     predict: Predict,
     baselines: dict[str, Predict],
@@ -382,8 +369,8 @@ def run_evaluation(
     cal, bins = detail["calibration"], int(params["calibration_bins"])
     confusion = metrics.confusion_matrices(test.y, probs, test.langs)
     return EvalResult(
-        metrics=clean(detail),
-        temperature=clean(
+        metrics=json_safe(detail),
+        temperature=json_safe(
             {
                 "temperature": cal["temperature"],
                 "fitted_on": "val",
@@ -422,8 +409,8 @@ def evaluate_seeds(
     for s in seeds[1:]:
         predict, baselines = seed_models[s]
         detail, _ = seed_detail(predict, baselines, test, val, source_langs, params, first)
-        heads[s] = clean(headline({**detail, "fusion": fusion}))
+        heads[s] = json_safe(headline({**detail, "fusion": fusion}))
         log.info("seed %d: test macro-F1 %.4f", s, heads[s]["test_macro_f1"])
     summary = seed_summary(heads)
-    result.metrics["seeds"] = clean(summary)
-    return result, clean(with_seeds(heads[first], summary))
+    result.metrics["seeds"] = json_safe(summary)
+    return result, json_safe(with_seeds(heads[first], summary))

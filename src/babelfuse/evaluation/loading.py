@@ -5,6 +5,7 @@ Models load with ``safe_mode=True``; importing ``babelfuse.fusion`` first regist
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -71,9 +72,7 @@ def load_baselines(folder: Path) -> dict[str, Predict]:
 
 def logreg_predictor(path: Path) -> Predict:
     """The all-features LogisticRegression the train stage saved as ``logreg.json`` (no pickle)."""
-    import json
-
-    from babelfuse.training.baselines import logreg_json_probs
+    from babelfuse.training.baselines import logreg_json_probs  # imports Keras/TensorFlow (~4 s)
 
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 
 from babelfuse.evaluation import figures, plots, report
 from babelfuse.evaluation.evaluate import EvalResult
+from babelfuse.jsonio import write_json
 
 
 @dataclass(frozen=True)
@@ -20,11 +20,6 @@ class Outputs:
     report: Path
     plots: Path
     temperature: Path
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def make_figures(result: EvalResult) -> dict[str, bytes]:
@@ -45,8 +40,8 @@ def write_outputs(
     result: EvalResult, head: dict[str, Any], test: dict[str, np.ndarray], out: Outputs
 ) -> list[Path]:
     """Write every output file; returns the plot files written."""
-    write_json(out.metrics, head)
-    write_json(out.detail, result.metrics)
+    write_json(out.metrics, head, sort_keys=False)  # languages and models stay in table order
+    write_json(out.detail, result.metrics, sort_keys=False)
     write_json(out.temperature, result.temperature)
     figs = make_figures(result)
     written = plots.write_plots(

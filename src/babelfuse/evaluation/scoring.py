@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from babelfuse.evaluation import bootstrap as bs
-from babelfuse.evaluation.calibration import apply_temperature
 from babelfuse.evaluation.metrics import predictions
 from babelfuse.paths import MODALITIES
+from babelfuse.probabilities import apply_temperature
 
 Probs = dict[str, np.ndarray]
 BASELINES: tuple[str, ...] = (*MODALITIES, "logreg", "late_fusion")

@@ -16,6 +16,7 @@ from threadpoolctl import ThreadpoolController
 
 from babelfuse.errors import BabelfuseError
 from babelfuse.features.base import Encoder
+from babelfuse.features.hf import load_pretrained
 
 log = logging.getLogger("babelfuse.features.audio")
 
@@ -39,7 +40,7 @@ class ProsodyAudioEncoder(Encoder):
     version = "2"  # 2: F0 from the frames' normalised autocorrelation instead of librosa.yin
 
     def __init__(self, sample_rate: int = 16000, n_mels: int = 40, n_mfcc: int = 20, **_: Any) -> None:
-        import librosa
+        import librosa  # heavy (numba): only the audio encoders need it
         from scipy.signal import firwin
 
         self.sample_rate = int(sample_rate)
@@ -95,7 +96,7 @@ class ProsodyAudioEncoder(Encoder):
 
     def features(self, y: np.ndarray) -> np.ndarray:
         """The feature vector of one clip (names in ``self.names``)."""
-        import librosa
+        import librosa  # heavy (numba): only the audio encoders need it
         from scipy.fft import rfft
         from scipy.ndimage import uniform_filter1d
         from scipy.signal import find_peaks, resample_poly
@@ -183,7 +184,7 @@ def _spectral_stats(power: np.ndarray, frames: np.ndarray, freqs: np.ndarray) ->
 
 def _cepstral_stats(logmel: np.ndarray, n_mfcc: int) -> np.ndarray:
     """Log-mel mean/std per band, MFCC mean/std and the spread of their first and second deltas."""
-    from scipy.fft import dct
+    from scipy.fft import dct  # slow to import: only this path needs it
 
     mfcc = dct(logmel, type=2, norm="ortho", axis=0)[:n_mfcc]
     d1 = np.gradient(mfcc, axis=1) if mfcc.shape[1] > 1 else np.zeros_like(mfcc)
@@ -200,7 +201,7 @@ def _pitch(y: np.ndarray, sr: int, frame_length: int, hop: int) -> tuple[np.ndar
     noise). The period is the shortest lag in the F0 range whose NCCF is a local peak within 10 % of
     the best one (longer lags that also fit are its multiples: octave errors), refined by a parabola.
     """
-    import librosa
+    import librosa  # heavy (numba): only the audio encoders need it
     from scipy.fft import irfft, rfft
 
     frames = librosa.util.frame(np.pad(y, frame_length // 2), frame_length=frame_length, hop_length=hop).T
@@ -272,9 +273,7 @@ class HFAudioEncoder(Encoder):
     modality = "audio"
 
     def __init__(self, model: str, sample_rate: int = 16000, **_: Any) -> None:
-        from transformers import AutoFeatureExtractor, AutoModel
-
-        from babelfuse.features.image import load_pretrained
+        from transformers import AutoFeatureExtractor, AutoModel  # heavy optional (torch): only hf: encoders
 
         self.sample_rate = int(sample_rate)
         self.extractor = load_pretrained(AutoFeatureExtractor, model, "audio")
@@ -299,7 +298,7 @@ class HFAudioEncoder(Encoder):
         return self._encode_spectrogram(clips) if self.spectrogram else self._encode_waveform(clips)
 
     def _prepare(self, clip: np.ndarray) -> np.ndarray:
-        from scipy.signal import resample_poly
+        from scipy.signal import resample_poly  # slow to import: only this path needs it
 
         if self.model_rate != self.sample_rate:
             g = gcd(self.model_rate, self.sample_rate)
@@ -308,7 +307,7 @@ class HFAudioEncoder(Encoder):
         return np.pad(clip, (0, max(0, minimum - len(clip))))
 
     def _encode_waveform(self, clips: list[np.ndarray]) -> np.ndarray:
-        import torch
+        import torch  # heavy optional (torch): only the hf: encoders
 
         rows = []
         with torch.no_grad():
@@ -319,7 +318,7 @@ class HFAudioEncoder(Encoder):
         return np.stack(rows).astype(np.float32)
 
     def _encode_spectrogram(self, clips: list[np.ndarray]) -> np.ndarray:
-        import torch
+        import torch  # heavy optional (torch): only the hf: encoders
 
         inputs = self.extractor(
             clips, sampling_rate=self.model_rate, return_tensors="pt", return_attention_mask=True

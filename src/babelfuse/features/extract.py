@@ -13,7 +13,6 @@ whichever engine (``features.engine``) runs the batches: both call :func:`encode
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -25,17 +24,16 @@ import pandas as pd
 from tqdm import tqdm
 
 from babelfuse import paths
+from babelfuse.data.manifest import is_null
 from babelfuse.errors import BabelfuseError
+from babelfuse.features import media
 from babelfuse.features.base import Encoder
 from babelfuse.features.registry import get_encoder
+from babelfuse.jsonio import write_json
 
 log = logging.getLogger("babelfuse.features.extract")
 
 MEDIA_COLUMNS: dict[str, str] = {"image": "image_path", "audio": "audio_path"}
-
-
-def _is_null(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
 
 
 def progress(total: int, desc: str) -> tqdm:
@@ -44,7 +42,7 @@ def progress(total: int, desc: str) -> tqdm:
 
 
 def _has_text(value: Any) -> bool:
-    return not _is_null(value) and bool(str(value).strip())
+    return not is_null(value) and bool(str(value).strip())
 
 
 def plan_batches(modality: str, values: list, batch_size: int) -> list[np.ndarray]:
@@ -77,7 +75,7 @@ def encode_batch(
     else:
         keep, decoded = [], []
         for j, source in enumerate(values):
-            if _is_null(source):
+            if is_null(source):
                 continue
             try:
                 decoded.append(decode_source(source, modality, root, params))
@@ -120,8 +118,6 @@ def encode_texts(encoder: Encoder, texts: list[str | None], batch_size: int) -> 
 
 def decode_source(source: str | bytes | Path, modality: str, root: Path | None, params: dict) -> np.ndarray:
     """Read and decode one media source the way the encoder expects it (BabelfuseError if it can't)."""
-    from babelfuse.features import media
-
     data = media.read_bytes(source, root, int(params["max_bytes"]))
     if modality == "image":
         return media.decode_image(data, int(params["size"]))
@@ -218,7 +214,7 @@ def extract(
     (:func:`babelfuse.features.ray_engine.ray_engine`); both return the same arrays."""
     column = input_column(modality, frame)
     encoder, batch_size, load_seconds = built or build_encoder(modality, params)
-    values = [None if _is_null(v) else v for v in frame[column].tolist()]
+    values = [None if is_null(v) else v for v in frame[column].tolist()]
     started = time.perf_counter()
     features, present = engine(encoder, modality, values, data_root, params, batch_size)
     seconds = time.perf_counter() - started
@@ -254,6 +250,4 @@ def write_outputs(
         paths.features_present(modality, out), np.ascontiguousarray(present, dtype=bool), allow_pickle=False
     )
     paths.features_ids(modality, out).write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
-    paths.features_meta(modality, out).write_text(
-        json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    write_json(paths.features_meta(modality, out), meta)

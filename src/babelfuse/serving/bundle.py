@@ -13,7 +13,6 @@ import base64
 import contextlib
 import importlib.metadata
 import io
-import json
 import re
 import shutil
 import tempfile
@@ -27,6 +26,7 @@ import pandas as pd
 import babelfuse
 from babelfuse import paths
 from babelfuse.errors import BabelfuseError
+from babelfuse.jsonio import write_json
 from babelfuse.labels import LABELS
 from babelfuse.serving.inputs import COLUMNS, Limits
 from babelfuse.serving.model_code import file_hashes
@@ -192,7 +192,7 @@ def _pyfunc_kwargs(
     example = example_input(config["languages"])
     with tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "serving.json"
-        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        write_json(config_path, config)
         code = Path(tmp) / "code" / "babelfuse"  # the package without __pycache__: only sources are logged
         shutil.copytree(Path(babelfuse.__file__).parent, code, ignore=shutil.ignore_patterns("__pycache__"))
         yield {
@@ -213,7 +213,7 @@ def _pyfunc_kwargs(
 
 def logged_file_hashes(model_uri: str) -> dict[str, str]:
     """SHA-256 of every file of a logged model, as stored (downloaded to a temp folder and hashed)."""
-    import mlflow
+    import mlflow  # heavy (~1 s): imported only when something is logged or loaded
 
     with tempfile.TemporaryDirectory() as tmp:
         local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
@@ -224,7 +224,7 @@ def log_pyfunc(
     model: Path, scalers: Path, temperature: Path, config: dict[str, Any], lock: Path | None = None
 ):
     """Log the pyfunc into the active MLflow run; returns MLflow's ``ModelInfo``."""
-    import mlflow
+    import mlflow  # heavy (~1 s): imported only when something is logged or loaded
 
     with _pyfunc_kwargs(model, scalers, temperature, config, lock) as kwargs:
         return mlflow.pyfunc.log_model(name=ARTIFACT_NAME, **kwargs)
@@ -239,7 +239,7 @@ def save_pyfunc(
     lock: Path | None = None,
 ) -> Path:
     """Save the pyfunc to a local folder (no tracking server): for tests, benchmarks and offline serving."""
-    import mlflow
+    import mlflow  # heavy (~1 s): imported only when something is logged or loaded
 
     with _pyfunc_kwargs(model, scalers, temperature, config, lock) as kwargs:
         mlflow.pyfunc.save_model(path=str(path), **kwargs)

@@ -137,7 +137,7 @@ def as_request(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _load(uri: str, expected_hash: str) -> pd.DataFrame:
-    import mlflow
+    import mlflow  # heavy (~1 s): imported only when something is logged or loaded
 
     with tempfile.TemporaryDirectory() as tmp:
         local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
@@ -153,7 +153,7 @@ def _load(uri: str, expected_hash: str) -> pd.DataFrame:
 
 def _freeze(client, model_name: str, frame: pd.DataFrame, digest: str) -> str:
     """Log the frame as an artifact of the active run and tag the registered model with it."""
-    import mlflow
+    import mlflow  # heavy (~1 s): imported only when something is logged or loaded
 
     run = mlflow.active_run()
     if run is None:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from babelfuse.data.manifest import is_null
 from babelfuse.errors import BabelfuseError
 from babelfuse.features import media
 from babelfuse.features.media import MediaLimits
@@ -101,12 +102,6 @@ class Post:
     lang: str
     image: np.ndarray | None
     audio: np.ndarray | None
-
-
-def is_null(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and np.isnan(value)
 
 
 def check_request(data: Any, limits: Limits) -> pd.DataFrame:

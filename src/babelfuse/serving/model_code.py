@@ -72,7 +72,7 @@ def registered_hashes(folder: Path | str) -> tuple[str, str | None] | None:
     The version is found from the ``MLmodel`` file's ``model_id`` (MLflow 3 logged model) or run id,
     in the tracking server MLflow itself uses (``MLFLOW_TRACKING_URI``).
     """
-    from mlflow.models import Model
+    from mlflow.models import Model  # heavy (~1 s): imported only when something is logged or loaded
     from mlflow.tracking import MlflowClient
 
     meta = Model.load(str(Path(folder) / "MLmodel"))
@@ -113,7 +113,7 @@ def verify_folder(folder: Path | str) -> str:
 
 if not __name__.startswith("babelfuse."):  # run by MLflow as the model file
     verify_folder(Path(__file__).parent)
-    from mlflow.models import set_model
+    from mlflow.models import set_model  # heavy (~1 s): imported only when something is logged or loaded
 
     from babelfuse.serving.pyfunc import BabelfuseModel
 

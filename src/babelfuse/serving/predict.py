@@ -41,7 +41,7 @@ def read_media(path: Path | None, what: str) -> str | None:
 def load(model_uri: str):
     """``mlflow.pyfunc.load_model`` against the project's tracking store, with a clear error."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import mlflow
+    import mlflow  # heavy (~1 s): imported only when something is logged or loaded
     from mlflow.exceptions import MlflowException
 
     from babelfuse import tracking

@@ -26,6 +26,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from tqdm import tqdm
 
+from babelfuse import jsonio
 from babelfuse.errors import BabelfuseError
 from babelfuse.serving import frozen as frozen_mod
 from babelfuse.serving import gate
@@ -163,7 +164,7 @@ def run_gate(
     )
     record["scores"] = {who: gate.scores(gate_set, p) for who, p in preds.items()}
     record["gate_set"] = frozen.describe()
-    record = _clean(record)
+    record = jsonio.json_safe(record)
     _tag_version(client, model_name, challenger.version, record)
     if run is not None:
         _log_run(record)
@@ -235,17 +236,4 @@ def _append(path: Path | str, record: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(_clean(record), sort_keys=True, allow_nan=False) + "\n")
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN/inf -> None, numpy scalars -> Python."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+        fh.write(jsonio.dumps(record, indent=None) + "\n")

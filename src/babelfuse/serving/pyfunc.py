@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,10 @@ from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 
 from babelfuse.errors import BabelfuseError, check_finite, load_keras, read_json
 from babelfuse.features.base import Encoder
+from babelfuse.features.registry import get_encoder  # light: an encoder's module loads on first use
 from babelfuse.labels import LABELS
 from babelfuse.paths import MODALITIES
+from babelfuse.probabilities import apply_temperature
 from babelfuse.serving import inputs
 from babelfuse.serving.inputs import Limits, Post, PostError, RequestError
 
@@ -37,25 +40,14 @@ MEDIA_ROOT_ENV = "BABELFUSE_MEDIA_ROOT"
 PROB_COLUMNS: tuple[str, ...] = tuple(f"prob_{label}" for label in LABELS)
 OUTPUT_COLUMNS: tuple[str, ...] = ("label", *PROB_COLUMNS, "error")
 _ENCODERS: dict[str, Encoder] = {}  # per process: encoders are deterministic and stateless, so shared
-_EPS = 1e-12
 
 
 def get_encoder_cached(modality: str, params: dict[str, Any]) -> Encoder:
     """``features.registry.get_encoder`` once per (modality, params) per process (USE takes seconds)."""
-    from babelfuse.features.registry import get_encoder
-
     key = json.dumps([modality, params], sort_keys=True, default=str)
     if key not in _ENCODERS:
         _ENCODERS[key] = get_encoder(modality, str(params["encoder"]), params)
     return _ENCODERS[key]
-
-
-def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(log p / T): the calibration the evaluate stage fitted on source val (argmax unchanged)."""
-    logits = np.log(np.clip(np.asarray(probs, dtype=np.float64), _EPS, 1.0)) / float(temperature)
-    logits -= logits.max(axis=1, keepdims=True)
-    e = np.exp(logits)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 @dataclass
@@ -241,8 +233,6 @@ def no_tracebacks_in_responses() -> None:
     runs. When the server has loaded this model, that helper is wrapped to leave the trace out; the
     message stays. Nothing changes if the server module is not loaded or has no such helper.
     """
-    import sys
-
     server = sys.modules.get("mlflow.pyfunc.scoring_server")
     original = getattr(server, "_handle_serving_error", None)
     if original is None or getattr(original, "_babelfuse", False):
@@ -272,8 +262,6 @@ def bound_requests(limits: Limits) -> None:
 
     Nothing changes outside the scoring server or if its helpers are not there.
     """
-    import sys
-
     server = sys.modules.get("mlflow.pyfunc.scoring_server")
     invocations = getattr(server, "invocations", None)
     catch = getattr(server, "_async_catch_mlflow_exception", None)

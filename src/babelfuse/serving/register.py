@@ -54,18 +54,14 @@ def limits_from(params: dict[str, Any], media_params: dict[str, Any] | None = No
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The evaluate stage's headline numbers: overall, source/target, transfer gap, per language."""
-    out: dict[str, Any] = {}
-    for key in (
-        "test_macro_f1",
-        "test_accuracy",
-        "source_macro_f1",
-        "target_macro_f1",
-        "transfer_gap",
-        "worst_language",
-    ):
-        if metrics.get(key) is not None:
-            out[key] = metrics[key]
+    """The evaluate stage's headline numbers (every scalar of ``metrics/eval.json``: test, source and
+    target macro-F1, transfer gap, worst language, fusion gains, ECE, seed spread), plus per-language
+    macro-F1 when the given metrics carry a ``per_language`` table."""
+    out: dict[str, Any] = {
+        key: value
+        for key, value in metrics.items()
+        if isinstance(value, str | int | float) and not isinstance(value, bool)
+    }
     for lang, values in (metrics.get("per_language") or {}).items():
         if isinstance(values, dict) and values.get("macro_f1") is not None:
             out[f"macro_f1.{lang}"] = values["macro_f1"]

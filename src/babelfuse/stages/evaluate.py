@@ -23,9 +23,8 @@ import mlflow
 from babelfuse import logs, paths, tracking
 from babelfuse.config import add_config_arguments, config_from_args
 from babelfuse.errors import user_errors_exit
-from babelfuse.evaluation.evaluate import Labelled, clean, evaluate_seeds
+from babelfuse.evaluation.evaluate import Labelled, evaluate_seeds
 from babelfuse.evaluation.fewshot import few_shot_curve
-from babelfuse.evaluation.flat import mlflow_metrics, numbers
 from babelfuse.evaluation.loading import (
     load_seed_models,
     load_splits,
@@ -33,7 +32,9 @@ from babelfuse.evaluation.loading import (
     seed_folders,
     source_languages,
 )
+from babelfuse.evaluation.mlflow_metrics import mlflow_metrics, numbers
 from babelfuse.evaluation.outputs import Outputs, write_outputs
+from babelfuse.jsonio import json_safe
 from babelfuse.training.fit import model_inputs
 from babelfuse.training.train import resolve_params
 
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
             splits["train"], splits.get("fewshot"), splits["test"], test.inputs, source, first,
         )  # fmt: skip
         if curve:
-            result.metrics["few_shot"] = clean({**curve, "seed": first})
+            result.metrics["few_shot"] = json_safe({**curve, "seed": first})
         out = Outputs(args.metrics, args.detail, args.report, args.plots, args.temperature)
         written = write_outputs(result, head, splits["test"], out)
         mlflow.log_metrics({**mlflow_metrics(result.metrics), **numbers(head)})

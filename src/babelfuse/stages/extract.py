@@ -11,7 +11,6 @@ modality becomes a zero row with ``present = False``): :mod:`babelfuse.features.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from babelfuse.data.manifest import load_manifest
 from babelfuse.errors import user_errors_exit
 from babelfuse.features import crosslingual, ray_engine
 from babelfuse.features.extract import build_encoder, encode_rows, extract, input_column, write_outputs
+from babelfuse.jsonio import write_json
 
 log = logging.getLogger("babelfuse.features.extract")
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
             log.info("%s", crosslingual.summary(metrics["crosslingual"]))
         metrics_path = args.metrics or paths.METRICS / f"extract_{modality}.json"
         metrics_path.parent.mkdir(parents=True, exist_ok=True)
-        metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        write_json(metrics_path, metrics)
         log.info(
             "extract:%s: %d rows (%d missing) -> %s in %.1f s (%s rows/s), MLflow run %s",
             modality,

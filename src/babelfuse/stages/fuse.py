@@ -9,7 +9,6 @@ Reads ``params.yaml: fuse``. The join, the train-only scalers and the split: :mo
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from babelfuse import logs, paths, tracking
 from babelfuse.config import add_config_arguments, config_from_args
 from babelfuse.errors import BabelfuseError, user_errors_exit
 from babelfuse.features.fuse import fuse, read_features, summary
+from babelfuse.jsonio import write_json
 
 log = logging.getLogger("babelfuse.fuse")
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         for split, data in splits.items():
             np.savez_compressed(paths.fused_split(split, args.out), **data)
         scalers_file = args.out / "scalers.json"
-        scalers_file.write_text(json.dumps(scalers) + "\n", encoding="utf-8")
+        write_json(scalers_file, scalers)
         metrics = summary(splits)
         metrics.update({f"{m}_dim": float(features[m][0].shape[1]) for m in paths.MODALITIES})
         mlflow.log_metrics(metrics)

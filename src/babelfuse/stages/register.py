@@ -12,13 +12,13 @@ encoders the served model rebuilds). What is logged, tagged and gated: :mod:`bab
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 from babelfuse import logs, paths
 from babelfuse.config import add_config_arguments, config_from_args
 from babelfuse.errors import user_errors_exit
+from babelfuse.jsonio import write_json
 from babelfuse.serving.register import register
 
 log = logging.getLogger("babelfuse.serving.register")
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=cfg.seed,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_json(args.out, result)
     log.info(
         "wrote %s: %s v%s, decision %s", args.out, result["model_name"], result["version"], result["decision"]
     )

@@ -13,7 +13,6 @@ each baseline likewise by its entry in ``models/baseline_params.json``. One set 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import mlflow
 from babelfuse import logs, paths, tracking
 from babelfuse.config import add_config_arguments, config_from_args
 from babelfuse.errors import user_errors_exit
+from babelfuse.jsonio import write_json
 from babelfuse.training.fit import load_split
 from babelfuse.training.mlflow_utils import log_datasets, log_history, log_keras_model
 from babelfuse.training.train import (
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
             mlflow.log_metrics({"fusion_gain": first["fusion_gain"], **baseline_f1})
     metrics = {"fusion": fusion, "seed": seeds[0], **first, "seeds": per_seed, "over_seeds": over_seeds}
     args.metrics.parent.mkdir(parents=True, exist_ok=True)
-    args.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_json(args.metrics, metrics)
     args.plots.mkdir(parents=True, exist_ok=True)
     history_frame(result.history).to_csv(args.plots / "history.csv", index=False)
     log.info(

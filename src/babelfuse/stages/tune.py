@@ -11,24 +11,18 @@ processes: :mod:`babelfuse.tuning.tune`.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
-from typing import Any
 
 from babelfuse import logs, paths, tracking
 from babelfuse.config import add_config_arguments, config_from_args
 from babelfuse.errors import user_errors_exit
+from babelfuse.jsonio import write_json
 from babelfuse.tuning import study as st
 from babelfuse.tuning.space import study_fingerprint
 from babelfuse.tuning.tune import check_tune, run_all, source_languages
 
 log = logging.getLogger("babelfuse.tuning")
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 @user_errors_exit

@@ -22,6 +22,7 @@ from babelfuse import logs, paths, tracking
 from babelfuse.config import Config, add_config_arguments, config_from_args
 from babelfuse.data.manifest import read_source
 from babelfuse.errors import BabelfuseError, user_errors_exit
+from babelfuse.jsonio import write_json
 from babelfuse.validation import report as rep
 from babelfuse.validation.media_checks import MediaLimits
 from babelfuse.validation.row_checks import class_balance
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         if mode == "quarantine":
             _balance_warnings(report, kept_balance)
         record = rep.metrics(report, mode, not failing, quarantined, kept_balance)
-        rep.write_json(record, args.metrics)
+        write_json(args.metrics, record)
         _log_mlflow(record, report, args.metrics, mode)
         message = rep.summary(report, mode, failing, args.docs, record["rows_passed"])
         if failing:

@@ -16,9 +16,10 @@ import keras
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from babelfuse.evaluation.metrics import macro_f1, predictions
 from babelfuse.labels import LABELS
 from babelfuse.paths import MODALITIES
-from babelfuse.training.fit import FitResult, cross_entropy, fit_model, macro_f1, model_inputs
+from babelfuse.training.fit import FitResult, cross_entropy, fit_model, model_inputs
 from babelfuse.training.model import build_single_modality_model
 
 log = logging.getLogger("babelfuse.training")
@@ -79,7 +80,7 @@ def fit_logreg(
     probs = logreg_probs(model, val)
     labels = np.asarray(val["label"])
     result = LogRegResult(
-        val_macro_f1=macro_f1(labels, probs),
+        val_macro_f1=macro_f1(labels, predictions(probs)),
         val_accuracy=float(np.mean(np.argmax(probs, axis=1) == labels)),
         val_loss=cross_entropy(labels, probs),
         seconds=seconds,

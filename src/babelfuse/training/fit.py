@@ -18,9 +18,9 @@ from typing import Any
 
 import keras
 import numpy as np
-from sklearn.metrics import f1_score
 
 from babelfuse.errors import BabelfuseError, load_npz
+from babelfuse.evaluation.metrics import macro_f1, predictions
 from babelfuse.paths import MODALITIES
 
 log = logging.getLogger("babelfuse.training")
@@ -47,11 +47,6 @@ def model_inputs(split: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {key: np.asarray(split[key], dtype="float32") for key in INPUT_KEYS}
 
 
-def macro_f1(y_true: np.ndarray, probs: np.ndarray) -> float:
-    """Macro-F1 of the argmax predictions (classes seen in truth or predictions; no warning on 0/0)."""
-    return float(f1_score(np.asarray(y_true), np.argmax(probs, axis=-1), average="macro", zero_division=0.0))
-
-
 def cross_entropy(y_true: np.ndarray, probs: np.ndarray) -> float:
     """Mean sparse categorical cross-entropy with Keras' clipping (the same number as Keras' loss)."""
     picked = np.asarray(probs)[np.arange(len(y_true)), np.asarray(y_true)]
@@ -76,7 +71,7 @@ class ValMacroF1(keras.callbacks.Callback):
         probs = np.asarray(self.model.predict_on_batch(self.inputs))
         logs["val_loss"] = cross_entropy(self.labels, probs)
         logs["val_accuracy"] = float(np.mean(np.argmax(probs, axis=-1) == self.labels))
-        logs["val_macro_f1"] = macro_f1(self.labels, probs)
+        logs["val_macro_f1"] = macro_f1(self.labels, predictions(probs))
 
 
 @dataclass
@@ -98,7 +93,7 @@ def configure_threads(threads: int | None = None) -> None:
     Leaves alone a thread count someone set before (the tune stage gives each worker its share) and
     a TF runtime that is already initialised (the counts can no longer change then).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # heavy (TensorFlow, ~4 s): only when a model is built, loaded or run
 
     threads = threads or min(2, os.cpu_count() or 1)
     try:
@@ -116,7 +111,7 @@ def seed_everything(seed: int) -> None:
 
     Call before any model is built (``fit_model`` does). Op determinism is process-wide and stays on.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # heavy (TensorFlow, ~4 s): only when a model is built, loaded or run
 
     keras.utils.set_random_seed(int(seed))
     tf.config.experimental.enable_op_determinism()
@@ -128,7 +123,7 @@ def feature_dims(split: dict[str, np.ndarray]) -> dict[str, int]:
 
 def _dataset(inputs: dict[str, np.ndarray], labels: np.ndarray, batch_size: int, seed: int) -> Any:
     """A tf.data pipeline reshuffled each epoch from ``seed``: the batch order is a function of the seed."""
-    import tensorflow as tf
+    import tensorflow as tf  # heavy (TensorFlow, ~4 s): only when a model is built, loaded or run
 
     data = tf.data.Dataset.from_tensor_slices((inputs, np.asarray(labels, dtype="int64")))
     return data.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
@@ -181,7 +176,7 @@ def fit_model(
     return FitResult(
         model=model,
         history=record,
-        val_macro_f1=macro_f1(val_labels, probs),
+        val_macro_f1=macro_f1(val_labels, predictions(probs)),
         epochs=len(record.get("loss", [])),
         seconds=seconds,
         best_epoch=int(stopper.best_epoch) + 1,

@@ -23,7 +23,7 @@ CURVES: dict[str, str] = {
 
 def log_history(history: dict[str, list[float]]) -> None:
     """Per-epoch curves in one batch call (step = epoch, 1-based)."""
-    import mlflow
+    import mlflow  # heavy (~1 s): imported only when something is logged or loaded
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
@@ -40,7 +40,7 @@ def log_history(history: dict[str, list[float]]) -> None:
 
 def log_datasets(splits: dict[str, tuple[dict[str, np.ndarray], Path]]) -> None:
     """Each split as an MLflow dataset input (features dict + labels, with its digest)."""
-    import mlflow
+    import mlflow  # heavy (~1 s): imported only when something is logged or loaded
 
     for context, (split, path) in splits.items():
         with (
@@ -57,7 +57,7 @@ def log_datasets(splits: dict[str, tuple[dict[str, np.ndarray], Path]]) -> None:
 
 
 def pip_requirements() -> list[str]:
-    import keras
+    import keras  # heavy (TensorFlow, ~4 s): only when a model is built, loaded or run
     import tensorflow as tf
 
     return [f"tensorflow-cpu=={tf.__version__}", f"keras=={keras.__version__}", f"numpy=={np.__version__}"]
@@ -67,7 +67,7 @@ def log_keras_model(model: Any, example_split: dict[str, np.ndarray], rows: int 
     """``mlflow.tensorflow.log_model`` with a signature and an input example (``mlflow.keras.log_model``
     fails with ``input_example`` in MLflow 3.17.2). Loading it needs ``import babelfuse.fusion`` first
     (the custom layers register themselves on import; nothing is pickled)."""
-    import mlflow
+    import mlflow  # heavy (~1 s): imported only when something is logged or loaded
     from mlflow.models import infer_signature
 
     example = {key: value[:rows] for key, value in model_inputs(example_split).items()}

@@ -17,6 +17,7 @@ import pandas as pd
 
 from babelfuse import paths, tracking
 from babelfuse.errors import BabelfuseError
+from babelfuse.jsonio import write_json
 from babelfuse.training.fit import FitResult
 
 log = logging.getLogger("babelfuse.train")
@@ -126,7 +127,7 @@ def run_baselines(
 ) -> dict[str, dict[str, float]]:
     """Single-modality models (``out/<modality>.keras``) and the LogisticRegression (``out/logreg.json``,
     plain JSON), each a nested run; ``params`` from :func:`baseline_params`."""
-    import mlflow
+    import mlflow  # heavy (~1 s): imported only when something is logged or loaded
 
     from babelfuse.training.baselines import fit_logreg, fit_single_modality, logreg_to_json
     from babelfuse.training.mlflow_utils import log_history
@@ -149,7 +150,7 @@ def run_baselines(
         "train", {"model": "LogisticRegression", "C": C, "seed": seed}, inputs, "baseline:logreg", True, tags
     ):
         model, logreg = fit_logreg(train, val, seed, C=C)
-        (out / "logreg.json").write_text(json.dumps(logreg_to_json(model)) + "\n", encoding="utf-8")
+        write_json(out / "logreg.json", logreg_to_json(model))
         mlflow.log_metrics(
             {
                 "best_val_macro_f1": logreg.val_macro_f1,

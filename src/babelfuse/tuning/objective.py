@@ -93,7 +93,7 @@ def make_objective(
             value = float(result.val_macro_f1)
             trial.set_user_attr("epochs", int(result.epochs))
             trial.set_user_attr("seconds", round(float(result.seconds), 3))
-            import mlflow
+            import mlflow  # heavy (~1 s): imported only when something is logged or loaded
 
             mlflow.log_metrics({"best_val_macro_f1": value, "epochs": float(result.epochs)})
             if not np.isfinite(value):

@@ -37,7 +37,7 @@ def storage_kind(url: str) -> str:
 def masked_url(url: str) -> str:
     """The storage URL with any password replaced by ``***`` (for logs, MLflow and metrics)."""
     try:
-        from sqlalchemy.engine import make_url
+        from sqlalchemy.engine import make_url  # only SQL storages need it
 
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL SQLAlchemy understands: show only the dialect
@@ -45,7 +45,7 @@ def masked_url(url: str) -> str:
 
 
 def _sqlite_file(url: str) -> str | None:
-    from sqlalchemy.engine import make_url
+    from sqlalchemy.engine import make_url  # only SQL storages need it
 
     database = make_url(url).database
     return database if database and database != ":memory:" else None
@@ -85,7 +85,7 @@ def make_storage(url: str) -> optuna.storages.RDBStorage:
     except Exception as err:  # bad URL, unreachable server, missing driver
         raise BabelfuseError(f"tune.storage={masked_url(url)}: cannot open the study storage: {err}") from err
     if sqlite:
-        from sqlalchemy import event
+        from sqlalchemy import event  # only SQL storages need it
 
         event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()  # pooled connections from set-up reconnect with the pragma

@@ -91,7 +91,7 @@ def trial_run(
 
 def write_plots(study: optuna.Study, folder: Path) -> list[str]:
     """Optuna's plots as self-contained HTML (plotly.js embedded: the MLflow UI works offline)."""
-    from optuna import visualization as vis
+    from optuna import visualization as vis  # heavy: only the tune stage runs studies
 
     folder.mkdir(parents=True, exist_ok=True)
     plots = {

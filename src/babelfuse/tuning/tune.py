@@ -125,7 +125,7 @@ def run_study(
     """Create/resume the study of ``model`` (the fused model or one modality's baseline), fail the
     trials a killed process left RUNNING, run the missing trials on ``tune.n_workers`` workers:
     (study, counts). ``tune.timeout_s`` (null: none) caps each study's wall time."""
-    import optuna
+    import optuna  # heavy: only the tune stage runs studies
 
     start = time.monotonic()
     n_trials, n_workers, url = int(tune["n_trials"]), int(tune["n_workers"]), str(tune["storage"])
@@ -250,7 +250,7 @@ def run_all(
 
 def best_of(study: Any, counts: dict[str, int]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(best params, best summary) or a clear error when no trial completed."""
-    import optuna
+    import optuna  # heavy: only the tune stage runs studies
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:

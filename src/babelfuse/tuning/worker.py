@@ -77,7 +77,7 @@ def limit_tf_threads(threads: int) -> None:
     (``fit_model`` asks for 2 intra-op threads; once TF runs that request is ignored, which is what
     a worker that shares the cores with others needs.)
     """
-    import tensorflow as tf
+    import tensorflow as tf  # heavy (TensorFlow, ~4 s): only when a model is built, loaded or run
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -96,6 +96,7 @@ def run_worker(job: WorkerJob) -> None:
     # fit_model hands Keras a shuffled tf.data set; Keras' note that it ignores shuffle=True is noise.
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
     limit_tf_threads(job.threads)
+    # Imported only after limit_tf_threads: nothing may start TensorFlow's thread pools before it.
     import mlflow
     import optuna
     from threadpoolctl import threadpool_limits

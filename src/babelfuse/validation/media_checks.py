@@ -25,18 +25,6 @@ from babelfuse.features.media import IMAGE_FORMATS, MediaLimits
 MEDIA_COLUMNS: dict[str, str] = {"image": "image_path", "audio": "audio_path"}
 
 
-def is_null(value: object) -> bool:
-    """None / NaN / pd.NA, without choking on arrays or other odd cell values."""
-    if value is None:
-        return True
-    if isinstance(value, (str, bytes, list, tuple, dict, np.ndarray)):
-        return False
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def check_path(root: Path, relative: str, column: str) -> tuple[Path | None, str | None]:
     """``(full path, None)`` for an existing file inside ``root``, else ``(None, reason)``."""
     if relative.strip() == "":

@@ -13,14 +13,13 @@ Mode semantics (``validate.on_failure``):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from babelfuse.validation.media_checks import is_null
+from babelfuse.data.manifest import is_null
 from babelfuse.validation.suite import Outcome
 
 FIRST_FAILING = 8
@@ -156,8 +155,3 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
         for col in [c for c in safe.columns if pd.api.types.is_object_dtype(safe[c])]:
             safe[col] = [None if is_null(v) else v if isinstance(v, str) else repr(v) for v in safe[col]]
         safe.to_parquet(path, index=False)
-
-
-def write_json(record: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from babelfuse.data.manifest import REQUIRED_COLUMNS
+from babelfuse.data.manifest import REQUIRED_COLUMNS, is_null
 from babelfuse.labels import LABELS
 from babelfuse.paths import SPLITS
-from babelfuse.validation.media_checks import MEDIA_COLUMNS, MediaLimits, is_null, media_columns
+from babelfuse.validation.media_checks import MEDIA_COLUMNS, MediaLimits, media_columns
 
 ROW = "row"
 NON_NULL_COLUMNS: tuple[str, ...] = ("sample_id", "split", "lang", "text", "label")

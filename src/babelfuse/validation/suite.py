@@ -69,7 +69,7 @@ def build_checks(
     balance_severity: str = "critical",
 ) -> list[Check]:
     """Every expectation of the suite, in report order, for the columns present in the check frame."""
-    import great_expectations.expectations as gxe
+    import great_expectations.expectations as gxe  # heavy (GX, seconds): only when the suite runs
 
     rf = _result_format(_index_columns(columns))
     max_chars = int(params["text_max_chars"])
@@ -176,7 +176,7 @@ def run_suite(
 
     Rendering costs ~1 s; ``docs_dir=None`` skips it (in-memory use, tests).
     """
-    import great_expectations as gx
+    import great_expectations as gx  # heavy (GX, seconds): only when the suite runs
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.data_context.types.base import ProgressBarsConfig
 

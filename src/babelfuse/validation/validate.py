@@ -8,7 +8,6 @@ Reads ``params.yaml: validate`` and ``data.languages`` (supported = ``data.langu
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -18,6 +17,7 @@ from typing import Any
 from babelfuse import paths
 from babelfuse.data.manifest import Manifest, load_manifest
 from babelfuse.errors import BabelfuseError
+from babelfuse.jsonio import write_json
 from babelfuse.labels import LANGUAGES
 from babelfuse.validation import report as rep
 from babelfuse.validation.media_checks import MEDIA_COLUMNS, MediaLimits
@@ -105,9 +105,7 @@ def write_outputs(report: rep.Report, out: Path, source: dict, mode: str) -> tup
     out.mkdir(parents=True, exist_ok=True)
     rep.write_parquet(good, out / paths.VALIDATED_MANIFEST.name)
     rep.write_parquet(bad, out / paths.QUARANTINE.name)
-    (out / paths.VALIDATED_SOURCE.name).write_text(
-        json.dumps(source, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    write_json(out / paths.VALIDATED_SOURCE.name, source)
     return len(good), len(bad)
 
 

@@ -230,7 +230,7 @@ def time_engines(modality: str, inputs: list[str], root: Path, repeat: int) -> d
         "ray_rows_per_s": n / t_ray,
         "ratio_ray_to_local": float(np.median(ratios)),
         "ray_one_batch_seconds": round(t_one, 3),
-        "ray_steady_rows_per_s": (n - batch) / (t_ray - t_one) if t_ray > t_one else None,
+        "ray_steady_rows_per_s": (n - batch) / (t_ray - t_one) if n > batch and t_ray > t_one else None,
         "local_seconds": [round(t, 3) for t in local_wall],
         "ray_seconds": [round(t, 3) for t in ray_wall],
         "byte_identical": bool(

@@ -17,12 +17,14 @@ from typing import Annotated, Any
 
 import typer
 
-from babelfuse import logs, paths
+from babelfuse import logs, monitoring, paths
 from babelfuse.config import Config, load_config
 from babelfuse.data import espeak, language_check, language_support, text_gen
-from babelfuse.errors import BabelfuseError
+from babelfuse.errors import BabelfuseError, load_npz, read_json
+from babelfuse.features.text import UseMultilingualEncoder, default_threads, encoder_covers
 from babelfuse.labels import LABELS, LANGUAGES
 from babelfuse.serving import gate
+from babelfuse.serving.predict import first_line, load, predict_post, read_media
 
 logs.setup("babelfuse.cli")
 app = typer.Typer(
@@ -48,8 +50,6 @@ def user_errors() -> Iterator[None]:
     except Exception as err:  # MLflow's exceptions are user-facing here too (e.g. unknown alias)
         if type(err).__name__ != "MlflowException":
             raise
-        from babelfuse.serving.predict import first_line
-
         typer.secho(f"error: {first_line(getattr(err, 'message', str(err)))}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
 
@@ -98,6 +98,10 @@ def predict(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of a table.")
     ] = False,
+    explained: Annotated[
+        bool,
+        typer.Option("--explain", help="Also print each modality's contribution (Shapley value) to the answer."),
+    ] = False,
 ) -> None:
     """Predict the sentiment of one post: a sentence, a picture and/or a voice clip.
 
@@ -112,10 +116,8 @@ def predict(
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with user_errors():
-        from babelfuse.serving.predict import load, predict_post, read_media
-
         read_media(image, "image"), read_media(audio, "audio")  # fail on a bad path before the slow load
-        result = predict_post(load(model_uri), text, lang, image, audio)
+        result = predict_post(load(model_uri), text, lang, image, audio, explained)
         result["model_uri"] = model_uri
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))
@@ -125,6 +127,10 @@ def predict(
     for label in LABELS:
         p = result["probabilities"][label]
         typer.echo(f"  {label:<9} {p:6.3f}  {'#' * round(p * 30)}")
+    if explained:
+        typer.echo(f"contributions to p({result['label']}) (sum = p(all) - p(none)):")
+        for modality, value in result["contributions"].items():
+            typer.echo(f"  {modality:<9} {value:+6.3f}")
 
 
 @app.command()
@@ -155,10 +161,7 @@ def report(
             raise BabelfuseError(
                 f"{metrics} not found: run the pipeline first (make run, or dvc repro evaluate)"
             )
-        try:
-            m = json.loads(metrics.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise BabelfuseError(f"{metrics} is not valid JSON: {err}") from None
+        m = read_json(metrics)
         for line in headline_lines(m):
             typer.echo(line)
         typer.echo(f"\nfull report: {html}" + ("" if html.exists() else "  (not found)"))
@@ -231,9 +234,9 @@ def promote(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with user_errors():
-        from mlflow.tracking import MlflowClient
+        from mlflow.tracking import MlflowClient  # mlflow and promote (imports mlflow): ~1 s, promote only
 
-        from babelfuse import logs, tracking
+        from babelfuse import tracking
         from babelfuse.serving.promote import check_registered, run_gate
 
         logs.setup()
@@ -340,8 +343,6 @@ def languages_check(
       babelfuse languages check de
       babelfuse languages check pt --languages-dir my_languages/ --voice pt-BR
     """
-    from babelfuse.features.text import UseMultilingualEncoder, default_threads, encoder_covers
-
     with user_errors():
         text_gen.load_language(code, languages_dir)  # file mistakes first, before the encoder loads
         if voice is None and code not in LANGUAGES:
@@ -389,6 +390,47 @@ def languages_docs(
     if not stale:
         typer.echo("README.md and docs/DATA.md match the language files and params.yaml")
     if stale and not write:
+        raise typer.Exit(1)
+
+
+
+@app.command()
+def monitor(
+    folder: Annotated[Path, typer.Argument(help="The served model's inference log (register.inference_log).")],
+    train: Annotated[
+        Path, typer.Option("--train", help="The training split the traffic is compared with.")
+    ] = paths.FUSED / "train.npz",
+    out: Annotated[Path, typer.Option("--report", help="Where to write the HTML report.")] = Path(
+        "reports/monitor.html"
+    ),
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="Text-embedding PSI above which drift is flagged.")
+    ] = monitoring.PSI_THRESHOLD,
+) -> None:
+    """Compare logged traffic with the training data: languages, modalities, labels, embedding drift.
+
+    Exits 1 when the text-embedding drift is flagged (so a cron job can alert).
+
+    \b
+    Examples:
+      babelfuse monitor logs/inference
+    """
+    with user_errors():
+        train_path = _in_project(train)
+        if not train_path.exists():
+            raise BabelfuseError(f"--train: {train_path} not found (run the fuse stage, or pass --train)")
+        summary = monitoring.compare(monitoring.read_log(folder), load_npz(train_path), threshold)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(monitoring.render_html(summary), encoding="utf-8")
+    drift = summary["text_embedding_drift"]
+    typer.echo(f"{summary['posts']} posts ({summary['errors']} errors); report: {out}")
+    typer.echo(f"unseen-language share: {summary['unseen_language_share']}")
+    for what in ("language_mix", "modality_presence", "label_distribution"):
+        pair = summary[what]
+        typer.echo(f"{what}: traffic {json.dumps(pair['traffic'])} | train {json.dumps(pair['train'])}")
+    typer.echo(f"text-embedding PSI max {drift['max_psi']} (threshold {threshold}): "
+               + ("DRIFT" if drift["drift"] else "no drift"))  # fmt: skip
+    if drift["drift"]:
         raise typer.Exit(1)
 
 

@@ -37,6 +37,7 @@ from pydantic.fields import FieldInfo
 
 from babelfuse import paths
 from babelfuse.errors import BabelfuseError
+from babelfuse.features.coverage import canonical_language, covered_languages
 from babelfuse.features.registry import ENCODERS, available  # light: imports no encoder
 
 # One name per fusion method; babelfuse.fusion.FUSIONS implements each (a test checks they match).
@@ -154,11 +155,27 @@ class TextFeatures(Section):
     encoder: str = "use-multilingual"
     max_length: PositiveInt = 128
     batch_size: PositiveInt = 64
+    # The languages the encoder covers (served and validated): null = the encoder's own list
+    # (use-multilingual: its 16; hf: none, so any, with a warning), a list of codes, or "any".
+    languages: Annotated[list[str], MinLen(1)] | Literal["any"] | None = None
 
     @field_validator("encoder")
     @classmethod
     def _encoder(cls, spec: str) -> str:
         return _check_encoder("text", spec)
+
+    @model_validator(mode="after")
+    def _languages(self) -> TextFeatures:
+        if not isinstance(self.languages, list):
+            return self
+        bad = [c for c in self.languages if canonical_language(c, None) is None]
+        if bad:
+            raise ValueError(f"languages: {bad[0]!r} is not a language code (e.g. pt, pt-br, zh-tw)")
+        own = covered_languages(self.encoder, None) if self.encoder == "use-multilingual" else None
+        outside = [c for c in self.languages if own is not None and canonical_language(c, own) not in own]
+        if outside:
+            raise ValueError(f"languages: {self.encoder} does not cover {outside}; it covers {list(own)}")
+        return self
 
 
 class ImageFeatures(Section):
@@ -362,6 +379,8 @@ class RegisterConfig(Section):
     max_audio_seconds: Annotated[float, Field(gt=0.0)] = 30
     max_request_mb: Annotated[float, Field(gt=0.0)] = 64
     text_threads: PositiveInt = 1
+    # Folder the served model appends request metadata to (Parquet; never media); None = no log.
+    inference_log: str | None = None
 
 
 # ------------------------------------------------------------------------------------------ the file

@@ -31,7 +31,8 @@ def fresh_run(root: Path, make_project) -> Path:
     make_project(root)
     shrink_params(root)
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params["tune"]["timeout_s"] = None  # stop on the trial count only: a timeout makes the count load-dependent
+    # Stop on the trial count only: with a timeout the count depends on the machine's load.
+    params["tune"]["timeout_s"] = None
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     subprocess.run(["git", "commit", "-qam", "tiny params"], cwd=root, check=True)
     env = {

@@ -142,13 +142,15 @@ def test_evaluate_stage_end_to_end(stage_inputs, tmp_path, monkeypatch, mlflow_u
     assert m["calibration"]["temperature"] == pytest.approx(temp["temperature"])
 
     html = (tmp_path / "reports/eval.html").read_text()
-    assert html.count("data:image/png;base64,") >= 6  # five figures and the few-shot curve
+    assert html.count("data:image/png;base64,") >= 7  # five figures, the few-shot curve, contributions
+    assert set(m["explain"]["per_language"]) == set(m["per_language"])
     for name in ("English (en)", "German (de)", "French (fr)", "late_fusion", "logreg"):
         assert name in html
 
     plots = tmp_path / "plots/eval"
     for name in ("per_language.csv", "ablation.csv", "missing_overall.csv", "reliability/after.csv",
-                 "confusion.csv", "models.csv", "few_shot.csv", "few_shot.png", "per_language.png"):  # fmt: skip
+                 "confusion.csv", "models.csv", "few_shot.csv", "few_shot.png", "per_language.png",
+                 "explain.png"):  # fmt: skip
         assert (plots / name).stat().st_size > 0, name
     assert len((plots / "confusion.csv").read_text().splitlines()) == 181
 
@@ -157,7 +159,8 @@ def test_evaluate_stage_end_to_end(stage_inputs, tmp_path, monkeypatch, mlflow_u
     assert len(runs) == 1 and runs[0].info.run_name == "evaluate"
     run = runs[0]
     assert run.data.metrics["test_macro_f1"] == pytest.approx(head["test_macro_f1"])
-    for key in ("transfer_gap", "test_macro_f1.de", "fusion_gain_vs_val_chosen", "test_macro_f1_seed_std"):
+    for key in ("transfer_gap", "test_macro_f1.de", "fusion_gain_vs_val_chosen", "test_macro_f1_seed_std",
+                "mean_abs_contrib_text.de", "flip_share_without_top"):
         assert key in run.data.metrics, key
     assert run.data.tags["stage"] == "evaluate" and run.data.tags["seeds"] == "42,43"
     client = mlflow.MlflowClient(mlflow_uri)

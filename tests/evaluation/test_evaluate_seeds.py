@@ -112,3 +112,18 @@ def test_worse_than_hoped_follows_the_numbers(evaluated) -> None:
         d.update(resolved=False, ci_low=-0.01)
     lines = results_doc.worse_than_hoped(detail, None)
     assert not any("resolvably worse than the source" in line for line in lines)
+
+
+def test_modality_contributions_follow_the_data_per_language(evaluated) -> None:
+    """Text carries the label strongly in en only (image/audio are language-free): its mean Shapley
+    contribution is larger in en; the figure and the flat MLflow metrics carry the same numbers."""
+    from babelfuse.evaluation import figures, mlflow_metrics
+
+    ex = evaluated[0].metrics["explain"]
+    text = {c: ex["per_language"][c]["mean_abs_contribution"]["text"] for c in LANGS}
+    assert text["en"] > 1.2 * max(text["de"], text["fr"])
+    assert all(0.0 <= ex["per_language"][c]["flip_share_without_top"] <= 1.0 for c in LANGS)
+    assert ex["overall"]["n"] == sum(ex["per_language"][c]["n"] for c in LANGS)
+    assert figures.contribution_bars(ex).startswith(b"\x89PNG")
+    flat = mlflow_metrics.mlflow_metrics(evaluated[0].metrics)
+    assert flat["mean_abs_contrib_text.en"] == text["en"]

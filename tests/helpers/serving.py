@@ -182,7 +182,9 @@ def build_world(folder: Path) -> World:
     ):
         models[name] = folder / f"{name}.keras"
         train(inputs, labels, seed, epochs).save(models[name])
-    config = bundle.serving_config(FEATURES, list(LANGS), Limits(max_rows=64, max_media_bytes=200_000))
+    config = bundle.serving_config(
+        FEATURES, list(LANGS), Limits(max_rows=64, max_media_bytes=200_000), train_languages=list(LANGS)
+    )
     saved = bundle.save_pyfunc(
         folder / "pyfunc", models["good"], folder / "scalers.json", folder / "temperature.json", config
     )

@@ -16,12 +16,15 @@ FEATURES = {
 
 
 def test_serving_config_copies_features_and_sets_text_threads_only_for_serving() -> None:
-    config = bundle.serving_config(FEATURES, ["ja", "en", "en"], Limits(max_rows=8), text_threads=1)
+    config = bundle.serving_config(
+        FEATURES, ["ja", "en", "en"], Limits(max_rows=8), text_threads=1, train_languages=["en"]
+    )
     assert config["languages"] == ["en", "ja"] and config["limits"]["max_rows"] == 8
+    assert config["train_languages"] == ["en"] and {"pt", "ko", "zh"} <= set(config["covered_languages"])
     assert config["features"]["text"]["threads"] == 1 and "threads" not in FEATURES["text"]
     assert config["media_root"] is None
     with pytest.raises(BabelfuseError, match=r"features.audio.encoder is not set"):
-        bundle.serving_config({**FEATURES, "audio": {}}, ["en"], Limits())
+        bundle.serving_config({**FEATURES, "audio": {}}, ["en"], Limits(), train_languages=["en"])
 
 
 def test_pip_requirements_are_pinned_from_the_lock_and_follow_the_encoders(tmp_path) -> None:
@@ -38,9 +41,11 @@ def test_pip_requirements_are_pinned_from_the_lock_and_follow_the_encoders(tmp_p
 def test_the_input_example_is_a_valid_request_with_every_modality_and_nulls() -> None:
     example = bundle.example_input(["de", "en", "ja"])
     frame = inputs.check_request(example, Limits())
+    languages = inputs.Languages("use-multilingual", frozenset({"de", "en", "ja"}), frozenset(), lambda t: "en")
     posts = [
-        inputs.check_post(i, row, {"de", "en", "ja"}, Limits(), None, 96, 16000)
+        inputs.check_post(i, row, languages, Limits(), None, 96, 16000)
         for i, row in enumerate(frame.to_dict("records"))
     ]
-    assert [p.lang for p in posts] == ["de", "en", "ja"]
+    assert [p.lang for p in posts] == ["de", "en", None]  # lang is optional: identified from text only
+    assert [p.lang_detected for p in posts] == [None, "en", None]
     assert posts[0].image is not None and posts[1].audio is not None and posts[2].text is None

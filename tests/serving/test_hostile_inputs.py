@@ -23,7 +23,7 @@ from babelfuse.serving import inputs, pyfunc
 from babelfuse.serving.inputs import Limits, PostError
 from babelfuse.validation import media_checks
 
-LANGS = {"en", "de"}
+LANGS = inputs.Languages("use-multilingual", frozenset({"en", "de"}), frozenset({"en"}), lambda text: "en")
 
 
 def wav_bytes(seconds: float = 0.3, rate: int = 16000, channels: int = 1, declared_rate: int | None = None):
@@ -208,7 +208,7 @@ def test_errors_are_bounded_and_never_echo_large_inputs_or_the_media_root(
         ]
     )
     errors = predictor.predict(frame)["error"].tolist()
-    assert errors[0].startswith("row 0: lang: unknown language 'xxxxxxxxxxxxxxxx...'")
+    assert errors[0].startswith("row 0: lang: 'xxxxxxxxxxxxxxxx...' is not a language code")
     assert all(len(e) <= len("row 0: image: ") + inputs.MAX_REASON_CHARS for e in errors)
     assert all(str(tmp_path) not in e for e in errors), errors
     assert "missing.wav" in errors[1]

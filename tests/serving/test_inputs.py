@@ -13,7 +13,7 @@ from babelfuse.errors import BabelfuseError
 from babelfuse.serving import inputs
 from babelfuse.serving.inputs import Limits, PostError, RequestError
 
-LANGS = {"en", "de"}
+LANGS = inputs.Languages("use-multilingual", frozenset({"en", "de"}), frozenset({"en"}), lambda text: "de")
 
 
 def png_b64(size: int = 20) -> str:
@@ -33,12 +33,12 @@ def check(row, root=None, limits=None):
     return inputs.check_post(0, row, LANGS, limits or Limits(), root, 32, 16000)
 
 
-def test_request_needs_text_and_lang_columns_and_fills_missing_media_columns() -> None:
-    frame = inputs.check_request(pd.DataFrame({"text": ["a"], "lang": ["en"]}), Limits())
+def test_request_needs_a_text_column_and_fills_missing_lang_and_media_columns() -> None:
+    frame = inputs.check_request(pd.DataFrame({"text": ["a"]}), Limits())
     assert list(frame.columns) == ["text", "lang", "image", "audio"]
-    assert frame.loc[0, "image"] is None
-    with pytest.raises(RequestError, match=r"lacks column\(s\) \['lang'\]"):
-        inputs.check_request(pd.DataFrame({"text": ["a"]}), Limits())
+    assert frame.loc[0, "image"] is None and frame.loc[0, "lang"] is None
+    with pytest.raises(RequestError, match=r"lacks column\(s\) \['text'\]"):
+        inputs.check_request(pd.DataFrame({"lang": ["en"]}), Limits())
 
 
 @pytest.mark.parametrize(
@@ -74,8 +74,8 @@ def test_on_error_param_is_checked() -> None:
 @pytest.mark.parametrize(
     ("row", "field", "reason"),
     [
-        (post(lang="xx"), "lang", "unknown language 'xx'"),
-        (post(lang=None), "lang", "missing language"),
+        (post(lang="xx"), "lang", "language 'xx' is not covered by the text encoder use-multilingual"),
+        (post(lang="12!"), "lang", "'12!' is not a language code"),
         (post(text="   "), "text", "empty text"),
         (post(text="x" * 30), "text", "30 characters, more than the limit of 20"),
         (post(text=None), "text", "no text, image or audio"),

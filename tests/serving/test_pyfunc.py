@@ -57,7 +57,7 @@ def test_round_trip_on_paths_and_base64_matches_keras_on_encoded_features(world,
     by_path = loaded.predict(request(world, "path"))
     monkeypatch.delenv("BABELFUSE_MEDIA_ROOT")
     by_b64 = loaded.predict(request(world, "base64"))
-    assert list(by_b64.columns) == ["label", *PROBS, "error"]
+    assert list(by_b64.columns) == ["label", *PROBS, "lang_detected", "lang_seen_in_training", "error"]
     assert by_b64["error"].isna().all() and by_path["error"].isna().all()
     np.testing.assert_allclose(by_path[PROBS].to_numpy(float), want, atol=1e-5)
     np.testing.assert_allclose(by_b64[PROBS].to_numpy(float), want, atol=1e-5)
@@ -91,7 +91,7 @@ def test_bad_posts_are_answered_per_row_and_the_good_ones_predicted(world, loade
     assert out.loc[0, PROBS].astype(float).sum() == pytest.approx(1.0)
     errors = out["error"].tolist()[1:]
     assert errors[0].startswith(
-        "row 1: lang: unknown language 'xx'; this model supports ['ar', 'de', 'en', 'ja']"
+        "row 1: lang: language 'xx' is not covered by the text encoder use-multilingual; covered: ar, de, en, es, fr, it, ja, ko, nl, pl, pt, ru, th, tr, zh, zh-tw"
     )
     assert errors[1].startswith("row 2: text: empty text")
     assert errors[2].startswith("row 3: image: cannot decode image")
@@ -103,13 +103,13 @@ def test_on_error_raise_and_malformed_requests_are_invalid_parameter_errors(worl
     from mlflow.exceptions import MlflowException
 
     req = pd.DataFrame(
-        {"text": ["ok", "fine"], "lang": ["en", "fr"], "image": [None, None], "audio": [None, None]}
+        {"text": ["ok", "fine"], "lang": ["en", "sv"], "image": [None, None], "audio": [None, None]}
     )
     with pytest.raises(MlflowException) as info:
         loaded.predict(req, params={"on_error": "raise"})
     assert info.value.error_code == "INVALID_PARAMETER_VALUE"
-    assert info.value.message.startswith("row 1: lang: unknown language 'fr'")
-    for malformed in (pd.DataFrame({"text": ["ok"]}), pd.DataFrame({"text": [3], "lang": ["en"]})):
+    assert info.value.message.startswith("row 1: lang: language 'sv' is not covered")
+    for malformed in (pd.DataFrame({"lang": ["en"]}), pd.DataFrame({"text": [3], "lang": ["en"]})):
         with pytest.raises(MlflowException) as info:
             loaded.predict(malformed)
         assert info.value.error_code == "INVALID_PARAMETER_VALUE"
@@ -139,7 +139,8 @@ def test_the_bundle_is_code_plus_artifacts_with_pinned_requirements(world) -> No
 
     meta = Model.load(str(world.saved / "MLmodel"))
     assert meta.signature.params.to_dict() == [
-        {"name": "on_error", "type": "string", "default": "row", "shape": None}
+        {"name": "on_error", "type": "string", "default": "row", "shape": None},
+        {"name": "explain", "type": "boolean", "default": False, "shape": None},
     ]
     assert [c["name"] for c in meta.signature.inputs.to_dict()] == ["text", "lang", "image", "audio"]
     assert not list(world.saved.rglob("*.pkl")) and (world.saved / "model_code.py").exists()

@@ -78,7 +78,11 @@ def _bad_rows(root: Path) -> dict[str, tuple[str, str, dict]]:
         "duplicate": ("sample_id_unique", "is duplicated", {"sample_id": "bad-dup"}),
         "bad_label": ("label_in_set", "label 'happy' not in negative|neutral|positive", {"label": "happy"}),
         "bad_split": ("split_in_set", "split 'dev' not in train|val|test", {"split": "dev"}),
-        "unsupported_lang": ("lang_in_set", "lang 'xx' not in data.languages", {"lang": "xx"}),
+        "unsupported_lang": (
+            "lang_in_set",
+            "lang 'xx' not in the text encoder's languages (features.text)",
+            {"lang": "xx"},
+        ),
         "empty_text": ("text_length", "text is empty", {"text": ""}),
         "long_text": ("text_length", "text has 501 chars > validate.text_max_chars=500", {"text": "x" * 501}),
         "replacement_char": ("text_encoding", "U+FFFD", {"text": "caf\ufffd au lait"}),

@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 from babelfuse.errors import BabelfuseError
 from babelfuse.evaluation import ablation, calibration, metrics, scoring
 from babelfuse.evaluation import bootstrap as bs
+from babelfuse.explain import contribution_summary
 from babelfuse.jsonio import json_safe
 from babelfuse.paths import MODALITIES
 
@@ -365,6 +366,7 @@ def run_evaluation(
         m: {k: ordered(scoring.split_groups(d), order) for k, d in by_rate.items()}
         for m, by_rate in robust.items()
     }
+    detail["explain"] = contribution_summary(predict, test.inputs, test.langs, order)
     probs, scaled = raw["test_probs"]["fused"], raw["scaled"]
     cal, bins = detail["calibration"], int(params["calibration_bins"])
     confusion = metrics.confusion_matrices(test.y, probs, test.langs)

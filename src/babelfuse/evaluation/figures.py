@@ -194,3 +194,24 @@ def few_shot_lines(curve: dict[str, Any]) -> bytes:
     ax.set_title("Few-shot target-language curve")
     ax.legend(fontsize=7, ncol=2)
     return _png(fig)
+
+
+def contribution_bars(explained: dict[str, Any]) -> bytes:
+    """Mean |Shapley contribution| of each modality per language, and the share of posts whose
+    prediction flips without their top contributor (``eval_detail.json["explain"]``)."""
+    groups = {"overall": explained["overall"], **explained["per_language"]}
+    langs = list(groups)
+    x = np.arange(len(langs))
+    width = 0.8 / len(MODALITIES)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(langs) + 2), 3.6))
+    for j, m in enumerate(MODALITIES):
+        values = [groups[c]["mean_abs_contribution"][m] for c in langs]
+        ax.bar(x + (j - 1) * width, values, width, label=f"{m}")
+    flips = [groups[c]["flip_share_without_top"] for c in langs]
+    ax.plot(x, flips, "k.", ms=9, label="share flipped without top contributor")
+    ax.set_xticks(x, langs)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("mean |contribution| to p(predicted class)")
+    ax.set_title("Which modality decides: exact Shapley values per post, by language")
+    ax.legend(fontsize=7, loc="upper right")
+    return _png(fig)

@@ -5,7 +5,6 @@ Models load with ``safe_mode=True``; importing ``babelfuse.fusion`` first regist
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from babelfuse import paths
-from babelfuse.errors import BabelfuseError, load_keras
+from babelfuse.errors import BabelfuseError, load_keras, read_json
 
 log = logging.getLogger("babelfuse.evaluate")
 
@@ -74,11 +73,8 @@ def logreg_predictor(path: Path) -> Predict:
     """The all-features LogisticRegression the train stage saved as ``logreg.json`` (no pickle)."""
     from babelfuse.training.baselines import logreg_json_probs  # imports Keras/TensorFlow (~4 s)
 
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        missing = [k for k in ("coef", "intercept", "classes") if k not in saved]
-    except (json.JSONDecodeError, TypeError) as err:
-        raise BabelfuseError(f"{path}: not valid JSON ({err}); re-run the train stage") from None
+    saved = read_json(path)
+    missing = [k for k in ("coef", "intercept", "classes") if not isinstance(saved, dict) or k not in saved]
     if missing:
         raise BabelfuseError(
             f"{path}: not a saved LogisticRegression (lacks {missing}); re-run the train stage"

@@ -63,6 +63,12 @@ def mlflow_metrics(m: dict[str, Any]) -> dict[str, float]:
     for name, d in (m.get("transfer_gap_by_model") or {}).items():
         for code, g in d["per_language"].items():
             put(f"transfer_gap_{name}.{code}", g["diff"])
+    ex = m.get("explain")
+    for code, d in ({"overall": ex["overall"], **ex["per_language"]} if ex else {}).items():
+        suffix = "" if code == "overall" else f".{code}"
+        for mod, v in d["mean_abs_contribution"].items():
+            put(f"mean_abs_contrib_{mod}{suffix}", v)
+        put(f"flip_share_without_top{suffix}", d["flip_share_without_top"])
     cal = m["calibration"]
     for k in ("temperature", "val_nll_before", "val_nll_after"):
         put(k, cal[k])

@@ -33,6 +33,8 @@ def make_figures(result: EvalResult) -> dict[str, bytes]:
     }
     if m.get("few_shot"):
         out["few_shot"] = figures.few_shot_lines(m["few_shot"])
+    if m.get("explain"):
+        out["explain"] = figures.contribution_bars(m["explain"])
     return out
 
 

@@ -318,6 +318,7 @@ def render(metrics: dict[str, Any], figures: dict[str, bytes], confusion: dict[s
         sections.transfer_by_modality_section(metrics),
         sections.seeds_section(metrics),
         sections.few_shot_section(metrics, figures.get("few_shot"), _img),
+        sections.explain_section(metrics, figures.get("explain"), _img),
     ]
     boot = metrics["bootstrap"]
     out.append(

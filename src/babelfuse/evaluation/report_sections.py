@@ -113,3 +113,24 @@ def few_shot_section(m: dict[str, Any], png: bytes | None, img: Any) -> str:
         + _table(["language", *(f"k = {k}" for k in fs["k"])], rows)
         + (img(png, "few-shot curve") if png else "")
     )
+
+
+def explain_section(m: dict[str, Any], png: bytes | None, img: Any) -> str:
+    """Per-prediction modality contributions (exact Shapley values), averaged per language."""
+    ex = m.get("explain")
+    if not ex:
+        return ""
+    groups = {"overall": ex["overall"], **ex["per_language"]}
+    rows = [
+        [html.escape(c), str(d["n"]), *(_f(d["mean_abs_contribution"][mod]) for mod in MODALITIES),
+         _f(d["flip_share_without_top"])]
+        for c, d in groups.items()
+    ]  # fmt: skip
+    return (
+        "<h2>Which modality decided each answer?</h2><p>For every test post, the exact Shapley value of each "
+        "present modality for the probability of the predicted class, over all subsets of its modalities "
+        "(masked as missing; absent = 0). The values of a post sum to p(class | all) &minus; p(class | none). "
+        "Last column: share of posts whose prediction changes when their top contributor is masked.</p>"
+        + _table(["language", "posts", *(f"mean |{mod}|" for mod in MODALITIES), "flips without top"], rows)
+        + (img(png, "modality contributions") if png else "")
+    )

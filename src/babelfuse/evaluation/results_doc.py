@@ -12,13 +12,12 @@ section is derived from the numbers (paired CIs), not written by hand.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from babelfuse import paths
-from babelfuse.errors import BabelfuseError, user_errors_exit
+from babelfuse.errors import BabelfuseError, read_json, user_errors_exit
 
 DOC = Path("docs/RESULTS.md")
 FUSION_BENCH = Path("benchmarks/results/fusion.json")
@@ -234,10 +233,7 @@ def _read(path: Path, required: bool) -> dict[str, Any] | None:
         if required:
             raise BabelfuseError(f"{path}: missing; run the evaluate stage (make run) first")
         return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise BabelfuseError(f"{path} is not valid JSON: {err}") from None
+    return read_json(path)
 
 
 def render_from(root: Path) -> str:

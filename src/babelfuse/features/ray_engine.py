@@ -73,10 +73,8 @@ def cluster(address: str) -> Iterator[Any]:
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report to the network
     common: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True, "configure_logging": False}
-    if address == "local":
-        ray.init(
-            address="local", num_cpus=os.cpu_count() or 1, **common
-        )  # a new cluster, never a running one
+    if address == "local":  # "local": always a new cluster of this machine's cores, never a running one
+        ray.init(address="local", num_cpus=os.cpu_count() or 1, **common)
     else:
         package = str(Path(babelfuse.__file__).parent)
         ray.init(address=address, runtime_env={"py_modules": [package]}, **common)

@@ -18,6 +18,7 @@ import numpy as np
 
 from babelfuse.errors import BabelfuseError
 from babelfuse.features.base import Encoder
+from babelfuse.features.coverage import USE_MULTILINGUAL_LANGUAGES
 from babelfuse.features.hf import load_pretrained
 from babelfuse.tracking import file_digest
 
@@ -29,10 +30,6 @@ def default_threads() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-# The languages USE Multilingual v3 was trained on (its model card): the project's one list of them.
-USE_MULTILINGUAL_LANGUAGES: tuple[str, ...] = (
-    "ar", "zh-cn", "zh-tw", "nl", "en", "de", "fr", "it", "pt", "es", "ja", "ko", "ru", "pl", "th", "tr",
-)  # fmt: skip
 _USE_ALIASES = {"zh": "zh-cn"}  # babelfuse writes Mandarin (simplified characters) as "zh"
 
 
@@ -48,7 +45,7 @@ def encoder_covers(encoder: str, lang: str) -> bool | None:
 
 
 def _ignored(encoder: str, unused: dict[str, Any]) -> None:
-    for key in sorted(unused):
+    for key in sorted(set(unused) - {"languages"}):  # languages: read by serving and validate
         log.info("features.text.%s is not used by features.text.encoder=%s", key, encoder)
 
 

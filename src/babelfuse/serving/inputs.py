@@ -5,13 +5,15 @@ Two kinds of bad input, handled differently (the policy is in ``babelfuse.servin
 * **Request errors** (:class:`RequestError`): the table itself is malformed — not a table, a
   required column missing, a column of the wrong type, more rows than ``max_rows``. Nothing can be
   answered, so the whole request fails (HTTP 400 from ``mlflow models serve``).
-* **Post errors** (:class:`PostError`): one row is wrong — empty text, unknown language, an image or
+* **Post errors** (:class:`PostError`): one row is wrong — empty text, a language the text encoder
+  does not cover (or no language code at all), an image or
   clip that cannot be read or decoded, an oversize media item, a media path where paths are not
   allowed. By default that row is answered with its ``error`` set and the others are predicted;
   with ``params={"on_error": "raise"}`` the first one fails the whole request instead.
 
 A missing modality (null / None / NaN) is not an error: it becomes a zero vector with mask 0.
-At least one modality must be present.
+At least one modality must be present. ``lang`` is optional: a missing one is identified from the
+text (:class:`Languages`); a post without text or language has none (it is not used to predict).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import base64
 import binascii
 import io
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,11 +33,14 @@ import pandas as pd
 from babelfuse.data.manifest import is_null
 from babelfuse.errors import BabelfuseError
 from babelfuse.features import media
+from babelfuse.features.coverage import canonical_language
 from babelfuse.features.media import MediaLimits
 
-REQUIRED_COLUMNS: tuple[str, ...] = ("text", "lang")
+REQUIRED_COLUMNS: tuple[str, ...] = ("text",)
+TEXT_COLUMNS: tuple[str, ...] = ("text", "lang")  # cells are text or null
 MEDIA_COLUMNS: tuple[str, ...] = ("image", "audio")
-COLUMNS: tuple[str, ...] = (*REQUIRED_COLUMNS, *MEDIA_COLUMNS)
+COLUMNS: tuple[str, ...] = (*TEXT_COLUMNS, *MEDIA_COLUMNS)
+OPTIONAL_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in REQUIRED_COLUMNS)
 ON_ERROR: tuple[str, ...] = ("row", "raise")
 _BASE64 = re.compile(r"^[A-Za-z0-9+/_-]*={0,2}$")
 _PATHS_HINT = (
@@ -96,12 +102,58 @@ def shorten(text: str, limit: int = MAX_REASON_CHARS) -> str:
 
 @dataclass
 class Post:
-    """One decoded post: None where a modality is missing."""
+    """One decoded post: None where a modality is missing.
+
+    ``lang`` is the caller's code in babelfuse's spelling, or the identified one (then also
+    ``lang_detected``); None when the post has neither a code nor text.
+    """
 
     text: str | None
-    lang: str
+    lang: str | None
     image: np.ndarray | None
     audio: np.ndarray | None
+    lang_detected: str | None = None
+
+
+@dataclass(frozen=True)
+class Languages:
+    """The languages a served model accepts (its text encoder's coverage) and those it was trained on.
+
+    ``covered`` None means any code (``features.text.languages: any``, or an ``hf:`` encoder that
+    declares none). ``identify`` names the language of a text, within ``covered``.
+    """
+
+    encoder: str
+    covered: frozenset[str] | None
+    trained: frozenset[str]
+    identify: Callable[[str], str]
+
+    def check(self, i: int, code: Any, text: str | None) -> tuple[str | None, str | None]:
+        """``(lang, lang_detected)`` of row ``i``: the caller's code, or the text's identified language."""
+        if is_null(code) or (isinstance(code, str) and not code.strip()):
+            if text is None:
+                return None, None
+            detected = self.identify(text)
+            return detected, detected
+        lang = canonical_language(code, self.covered)
+        if lang is None:
+            raise PostError(
+                i, "lang", f"{_preview(str(code), 16)} is not a language code (e.g. pt, pt-BR, zh-TW)"
+            )
+        if self.covered is not None and lang not in self.covered:
+            raise PostError(
+                i,
+                "lang",
+                f"language {lang!r} is not covered by the text encoder {self.encoder}; "
+                f"covered: {', '.join(sorted(self.covered))}",
+            )
+        return lang, None
+
+    def seen_in_training(self, lang: str | None) -> bool | None:
+        """Whether the model was trained on posts in ``lang`` (a region variant counts as its base)."""
+        if lang is None:
+            return None
+        return lang in self.trained or lang.split("-")[0] in self.trained
 
 
 def check_request(data: Any, limits: Limits) -> pd.DataFrame:
@@ -118,7 +170,7 @@ def check_request(data: Any, limits: Limits) -> pd.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in data.columns]
     if missing:
         raise RequestError(
-            f"input lacks column(s) {missing}; expected {list(REQUIRED_COLUMNS)} and optionally {list(MEDIA_COLUMNS)}"
+            f"input lacks column(s) {missing}; expected {list(REQUIRED_COLUMNS)} and optionally {list(OPTIONAL_COLUMNS)}"
         )
     if len(data) == 0:
         raise RequestError("input has no rows")
@@ -133,10 +185,10 @@ def check_request(data: Any, limits: Limits) -> pd.DataFrame:
         )
     )
     for column in COLUMNS:
-        allowed = (str,) if column in REQUIRED_COLUMNS else (str, bytes, bytearray)
+        allowed = (str,) if column in TEXT_COLUMNS else (str, bytes, bytearray)
         for i, value in enumerate(frame[column].tolist()):
             if not is_null(value) and not isinstance(value, allowed):
-                kinds = "text" if column in REQUIRED_COLUMNS else "a file path or base64 text"
+                kinds = "text" if column in TEXT_COLUMNS else "a file path or base64 text"
                 raise RequestError(
                     f"row {i}: column '{column}' must be {kinds} or null, not {type(value).__name__} ({value!r:.40})"
                 )
@@ -183,21 +235,13 @@ def media_bytes(source: str | bytes, root: Path | None, max_bytes: int) -> bytes
 def check_post(
     i: int,
     row: dict[str, Any],
-    languages: set[str],
+    languages: Languages,
     limits: Limits,
     root: Path | None,
     image_size: int,
     sample_rate: int,
 ) -> Post:
     """Validate and decode one row (raises :class:`PostError` naming the row and field)."""
-    lang = row["lang"]
-    if is_null(lang) or not str(lang).strip():
-        raise PostError(i, "lang", "missing language code")
-    lang = str(lang).strip().lower()
-    if lang not in languages:
-        raise PostError(
-            i, "lang", f"unknown language {_preview(lang, 16)}; this model supports {sorted(languages)}"
-        )
     text = row["text"]
     if is_null(text):
         text = None
@@ -209,13 +253,14 @@ def check_post(
         raise PostError(
             i, "text", f"{len(text):,} characters, more than the limit of {limits.max_text_chars:,}"
         )
+    lang, detected = languages.check(i, row["lang"], text)
     decoded = {
         column: _decode_column(i, column, row[column], limits, root, image_size, sample_rate)
         for column in MEDIA_COLUMNS
     }
     if text is None and decoded["image"] is None and decoded["audio"] is None:
         raise PostError(i, "text", "the post has no text, image or audio: nothing to predict from")
-    return Post(text=text, lang=lang, image=decoded["image"], audio=decoded["audio"])
+    return Post(text=text, lang=lang, image=decoded["image"], audio=decoded["audio"], lang_detected=detected)
 
 
 def _decode_column(

@@ -20,6 +20,7 @@ import pandas as pd
 
 from babelfuse.errors import BabelfuseError
 from babelfuse.labels import LABELS
+from babelfuse.paths import MODALITIES
 from babelfuse.serving import model_code
 
 DEFAULT_MODEL_URI = "models:/babelfuse@champion"
@@ -70,9 +71,15 @@ def first_line(message: str) -> str:
 
 
 def predict_post(
-    model, text: str | None, lang: str, image: Path | None = None, audio: Path | None = None
+    model,
+    text: str | None,
+    lang: str,
+    image: Path | None = None,
+    audio: Path | None = None,
+    explained: bool = False,
 ) -> dict[str, Any]:
-    """Label and probabilities of one post (``model`` = a loaded pyfunc)."""
+    """Label and probabilities of one post (``model`` = a loaded pyfunc); with ``explained`` also
+    each modality's contribution (Shapley value) to the predicted class's probability."""
     from mlflow.exceptions import MlflowException
 
     frame = pd.DataFrame(
@@ -86,15 +93,18 @@ def predict_post(
         ]
     )
     try:
-        out = model.predict(frame, params={"on_error": "raise"})
+        out = model.predict(frame, params={"on_error": "raise", "explain": explained})
     except MlflowException as err:
         raise BabelfuseError(first_line(err.message)) from None
     row = out.iloc[0]
     if isinstance(row.get("error"), str):
         raise BabelfuseError(row["error"])
-    return {
+    result = {
         "label": str(row["label"]),
         "probabilities": {label: float(row[f"prob_{label}"]) for label in LABELS},
         "lang": lang,
         "modalities": [m for m, v in (("text", text), ("image", image), ("audio", audio)) if v is not None],
     }
+    if explained:
+        result["contributions"] = {m: float(row[f"contrib_{m}"]) for m in MODALITIES}
+    return result

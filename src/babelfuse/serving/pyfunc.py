@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,20 +26,24 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 
+from babelfuse import explain as shapley
 from babelfuse.errors import BabelfuseError, check_finite, load_keras, read_json
 from babelfuse.features.base import Encoder
+from babelfuse.features.coverage import ANY_LANGUAGE
 from babelfuse.features.registry import get_encoder  # light: an encoder's module loads on first use
 from babelfuse.labels import LABELS
 from babelfuse.paths import MODALITIES
 from babelfuse.probabilities import apply_temperature
-from babelfuse.serving import inputs
+from babelfuse.serving import explain, inputs, traffic
 from babelfuse.serving.inputs import Limits, Post, PostError, RequestError
+from babelfuse.serving.language_id import identify_within
 
 log = logging.getLogger("babelfuse.serving")
 
 MEDIA_ROOT_ENV = "BABELFUSE_MEDIA_ROOT"
 PROB_COLUMNS: tuple[str, ...] = tuple(f"prob_{label}" for label in LABELS)
-OUTPUT_COLUMNS: tuple[str, ...] = ("label", *PROB_COLUMNS, "error")
+LANGUAGE_COLUMNS: tuple[str, ...] = ("lang_detected", "lang_seen_in_training")
+OUTPUT_COLUMNS: tuple[str, ...] = ("label", *PROB_COLUMNS, *LANGUAGE_COLUMNS, "error")
 _ENCODERS: dict[str, Encoder] = {}  # per process: encoders are deterministic and stateless, so shared
 
 
@@ -58,7 +63,7 @@ class Predictor:
     encoders: dict[str, Encoder]
     scalers: dict[str, dict[str, np.ndarray]]
     temperature: float
-    languages: set[str]
+    languages: inputs.Languages
     limits: Limits
     features: dict[str, dict[str, Any]]
     media_root: str | None = None
@@ -93,7 +98,7 @@ class Predictor:
             encoders=encoders,
             scalers=scaler_arrays,
             temperature=temp,
-            languages=set(cfg["languages"]),
+            languages=served_languages(cfg),
             limits=Limits.from_config(cfg["limits"]),
             features=features,
             media_root=cfg.get("media_root"),
@@ -171,12 +176,14 @@ class Predictor:
         raw = np.asarray(self.model.predict_on_batch(model_inputs), dtype=np.float64)
         return apply_temperature(raw, self.temperature)
 
-    def predict(self, data: Any, on_error: str = "row") -> pd.DataFrame:
-        """Raw posts -> ``label, prob_negative, prob_neutral, prob_positive, error`` (one row per post)."""
+    def predict(self, data: Any, on_error: str = "row", explained: bool = False) -> pd.DataFrame:
+        """Raw posts -> ``label, prob_negative, prob_neutral, prob_positive, error`` (one row per post),
+        plus ``contrib_<modality>`` when ``explained`` (:mod:`babelfuse.serving.explain`)."""
         frame = inputs.check_request(data, self.limits)
         posts, errors = self.decode(frame, on_error)
         ok = [i for i, p in enumerate(posts) if p is not None]
         probs = np.full((len(posts), len(LABELS)), np.nan)
+        contrib = np.zeros((len(posts), len(MODALITIES)))
         if ok:
             model_inputs, problems = self.encode_isolated([posts[i] for i in ok])
             for i, problem in zip(ok, problems, strict=True):
@@ -185,12 +192,38 @@ class Predictor:
                         raise PostError(i, "post", problem)
                     errors[i] = str(PostError(i, "post", problem))
             encoded = [i for i, problem in zip(ok, problems, strict=True) if problem is None]
-            if model_inputs is not None:
+            if model_inputs is not None and explained:
+                result = shapley.explain(self.probabilities, model_inputs)  # one batch of 8 coalitions
+                probs[encoded], contrib[encoded] = result.full, result.contrib
+            elif model_inputs is not None:
                 probs[encoded] = self.probabilities(model_inputs)
-        return output_frame(probs, errors)
+        out = output_frame(probs, errors, language_columns(posts, self.languages))
+        return explain.with_contributions(out, contrib, [e is not None for e in errors]) if explained else out
 
 
-def output_frame(probs: np.ndarray, errors: list[str | None]) -> pd.DataFrame:
+def served_languages(cfg: dict[str, Any]) -> inputs.Languages:
+    """The languages of a ``serving.json``: covered (``"any"`` or a list) and trained on."""
+    covered = cfg["covered_languages"]
+    accepted = None if covered == ANY_LANGUAGE else frozenset(covered)
+    return inputs.Languages(
+        encoder=str(cfg["features"]["text"]["encoder"]),
+        covered=accepted,
+        trained=frozenset(cfg["train_languages"]),
+        identify=identify_within(accepted),
+    )
+
+
+def language_columns(posts: list[Post | None], languages: inputs.Languages) -> dict[str, list[Any]]:
+    """``lang_detected`` (the identified code when the caller sent none) and ``lang_seen_in_training``."""
+    return {
+        "lang_detected": [None if p is None else p.lang_detected for p in posts],
+        "lang_seen_in_training": [None if p is None else languages.seen_in_training(p.lang) for p in posts],
+    }
+
+
+def output_frame(
+    probs: np.ndarray, errors: list[str | None], languages: dict[str, list[Any]]
+) -> pd.DataFrame:
     """The answer table; rows with an error have null label and probabilities (JSON ``null``, not NaN).
 
     ``label`` and ``error`` are object columns so a missing value stays ``None`` (pandas' string
@@ -208,6 +241,10 @@ def output_frame(probs: np.ndarray, errors: list[str | None]) -> pd.DataFrame:
             )
         else:
             out[column] = pd.Series(values)
+    for column in LANGUAGE_COLUMNS:  # :func:`language_columns`; null on a failed row
+        out[column] = pd.Series(
+            [None if failed[i] else v for i, v in enumerate(languages[column])], dtype=object
+        )
     out["error"] = pd.Series(errors, dtype=object)
     return pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
 
@@ -218,11 +255,19 @@ class BabelfuseModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         a = context.artifacts
         self.predictor = Predictor.from_files(a["model"], a["scalers"], a["temperature"], a["config"])
+        # optional key: bundles registered before register.inference_log existed have none
+        self.inference_log = read_json(a["config"]).get("inference_log")
         no_tracebacks_in_responses()
         bound_requests(self.predictor.limits)
 
-    def predict(self, context, model_input, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        return guarded_predict(self.predictor, model_input, params)
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        start = time.perf_counter()
+        out = guarded_predict(self.predictor, model_input, params)
+        if self.inference_log:
+            traffic.log_request(self.predictor, model_input, out, time.perf_counter() - start, self.inference_log)
+        return out
 
 
 def no_tracebacks_in_responses() -> None:
@@ -351,7 +396,7 @@ def _parse_json(data: bytes) -> tuple[Any, str | None]:
 def guarded_predict(predictor: Predictor, model_input: Any, params: dict[str, Any] | None) -> pd.DataFrame:
     """``Predictor.predict`` with every failure turned into an ``MlflowException`` without a traceback."""
     try:
-        return predictor.predict(model_input, inputs.check_on_error(params))
+        return predictor.predict(model_input, inputs.check_on_error(params), explain.check_explain(params))
     except (RequestError, PostError) as err:
         raise MlflowException(str(err), error_code=INVALID_PARAMETER_VALUE) from None
     except BabelfuseError as err:

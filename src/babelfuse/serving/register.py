@@ -85,6 +85,12 @@ def languages_of(manifest: Path) -> list[str]:
     return sorted(pd.read_parquet(manifest, columns=["lang"])["lang"].astype(str).unique().tolist())
 
 
+def train_languages_of(manifest: Path) -> list[str]:
+    """The languages of the manifest's train split (the model was trained on these)."""
+    frame = pd.read_parquet(manifest, columns=["lang", "split"])
+    return sorted(frame.loc[frame["split"] == "train", "lang"].astype(str).unique().tolist())
+
+
 def register(
     model: Path,
     scalers: Path,
@@ -112,10 +118,20 @@ def register(
         raise BabelfuseError(f"evaluation metrics not found: {eval_path} (run the evaluate stage)")
     eval_metrics = read_json(eval_path)
     config = bundle.serving_config(
-        features, languages_of(manifest), limits_from(params, validate), params["text_threads"]
+        features,
+        languages_of(manifest),
+        limits_from(params, validate),
+        params["text_threads"],
+        train_languages=train_languages_of(manifest),
     )
+    config["inference_log"] = params["inference_log"]  # the served model's traffic log folder (None: off)
     log.info(
-        "register.model_name=%s; serving languages %s; limits %s", name, config["languages"], config["limits"]
+        "register.model_name=%s; evaluated languages %s, trained on %s, accepting %s; limits %s",
+        name,
+        config["languages"],
+        config["train_languages"],
+        config["covered_languages"],
+        config["limits"],
     )
     inputs = [model, scalers, temperature, eval_path, manifest]
     with tracking.stage_run("register", {"register": params, "features": features}, inputs=inputs) as run:

@@ -3,8 +3,8 @@
     python -m babelfuse.stages.validate --manifest data/raw/manifest.parquet \
         --out data/validated --docs reports/validation --metrics metrics/validate.json
 
-Reads ``params.yaml: validate`` and ``data.languages`` (supported = ``data.languages`` that
-``labels.LANGUAGES`` knows). The checks live in :mod:`babelfuse.validation`; what each
+Reads ``params.yaml: validate`` and ``features.text`` (accepted languages = those the text encoder
+covers, as served). The checks live in :mod:`babelfuse.validation`; what each
 ``validate.on_failure`` mode does: see :mod:`babelfuse.validation.report`.
 """
 
@@ -27,10 +27,10 @@ from babelfuse.validation import report as rep
 from babelfuse.validation.media_checks import MediaLimits
 from babelfuse.validation.row_checks import class_balance
 from babelfuse.validation.validate import (
+    accepted_languages,
     read_manifest,
     remove_stale_outputs,
     reset_docs,
-    supported_languages,
     validate_manifest,
     write_outputs,
 )
@@ -38,11 +38,11 @@ from babelfuse.validation.validate import (
 log = logging.getLogger("babelfuse.validation")
 
 
-def _params(cfg: Config) -> tuple[dict[str, Any], list[str]]:
+def _params(cfg: Config) -> tuple[dict[str, Any], list[str] | None]:
     """The validate section (checked by the schema) and the languages the suite accepts."""
     params = cfg.section("validate")
     MediaLimits.from_params(params)
-    return params, supported_languages(list(cfg.data.languages))
+    return params, accepted_languages(cfg.features.text.encoder, cfg.features.text.languages)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     params, languages = _params(config_from_args(args))
     mode = params["on_failure"]
-    log.info("validate.on_failure=%s; languages accepted (data.languages): %s", mode, languages)
+    log.info("validate.on_failure=%s; languages accepted (features.text): %s", mode, languages or "any")
     manifest = read_manifest(args.manifest)
     source = read_source(args.manifest)
     reset_docs(args.docs)

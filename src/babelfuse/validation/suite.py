@@ -63,7 +63,7 @@ def _result_format(index_columns: list[str]) -> dict[str, Any]:
 
 def build_checks(
     columns: list[str],
-    languages: list[str],
+    languages: list[str] | None,
     params: dict[str, Any],
     balance: pd.DataFrame,
     balance_severity: str = "critical",
@@ -101,11 +101,13 @@ def build_checks(
                 lambda r: "sample_id is empty",
             )
         )
-    allowed = {"label": list(LABELS), "split": list(SPLITS), "lang": list(languages)}
+    allowed = {"label": list(LABELS), "split": list(SPLITS)}
+    if languages is not None:  # None: the text encoder accepts any language code
+        allowed["lang"] = list(languages)
     for col, value_set in allowed.items():
         if col in columns:
             exp = gxe.ExpectColumnValuesToBeInSet(column=col, value_set=value_set, result_format=rf)
-            what = "data.languages" if col == "lang" else "|".join(value_set)
+            what = "the text encoder's languages (features.text)" if col == "lang" else "|".join(value_set)
             checks.append(
                 Check(
                     f"{col}_in_set",

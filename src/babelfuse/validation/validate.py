@@ -2,8 +2,9 @@
 
 The entry point is :mod:`babelfuse.stages.validate` (``python -m babelfuse.stages.validate``).
 
-Reads ``params.yaml: validate`` and ``data.languages`` (supported = ``data.languages`` that
-``labels.LANGUAGES`` knows). What each ``validate.on_failure`` mode does: see ``report.py``.
+Reads ``params.yaml: validate`` and ``features.text`` (the languages accepted are those the text
+encoder covers, :func:`accepted_languages`). What each ``validate.on_failure`` mode does: see
+``report.py``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 from babelfuse import paths
 from babelfuse.data.manifest import Manifest, load_manifest
 from babelfuse.errors import BabelfuseError
+from babelfuse.features.coverage import covered_languages
 from babelfuse.jsonio import write_json
-from babelfuse.labels import LANGUAGES
 from babelfuse.validation import report as rep
 from babelfuse.validation.media_checks import MEDIA_COLUMNS, MediaLimits
 from babelfuse.validation.row_checks import build_check_frame, class_balance, class_ratio_column
@@ -28,12 +29,15 @@ log = logging.getLogger("babelfuse.validation")
 MODES = ("fail", "quarantine")
 
 
-def supported_languages(data_languages: list[str]) -> list[str]:
-    """``data.languages`` ∩ ``labels.LANGUAGES``, in params order."""
-    unknown = [c for c in data_languages if c not in LANGUAGES]
-    if unknown:
-        log.warning("data.languages lists %s, which labels.LANGUAGES does not know: not accepted", unknown)
-    return [c for c in data_languages if c in LANGUAGES]
+def accepted_languages(encoder: str, languages: list[str] | str | None) -> list[str] | None:
+    """The ``lang`` codes a manifest may hold: the text encoder's covered set (``features.text``).
+
+    The same set the served model accepts, so a bring-your-own manifest in Portuguese validates with
+    the default encoder; None (``features.text.languages: any``, or an undeclared ``hf:`` encoder)
+    accepts any code.
+    """
+    covered = covered_languages(encoder, languages)
+    return None if covered is None else list(covered)
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -56,7 +60,7 @@ def read_manifest(path: Path) -> Manifest:
 def validate_manifest(
     manifest: Manifest,
     params: dict[str, Any],
-    languages: list[str],
+    languages: list[str] | None,
     docs_dir: Path | None,
     mode: str = "fail",
     progress: bool = True,

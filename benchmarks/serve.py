@@ -172,7 +172,9 @@ def start_server(model_dir: Path, workers: int, log_path: Path) -> tuple[subproc
     cmd = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", str(model_dir)]
     cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "--workers", str(workers)]
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # the scoring server's own 60 s request timeout cuts 256-post batches on a loaded machine (504)
+        env = {"MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT": "900", **os.environ}
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:

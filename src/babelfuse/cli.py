@@ -100,7 +100,9 @@ def predict(
     ] = False,
     explained: Annotated[
         bool,
-        typer.Option("--explain", help="Also print each modality's contribution (Shapley value) to the answer."),
+        typer.Option(
+            "--explain", help="Also print each modality's contribution (Shapley value) to the answer."
+        ),
     ] = False,
 ) -> None:
     """Predict the sentiment of one post: a sentence, a picture and/or a voice clip.
@@ -393,10 +395,11 @@ def languages_docs(
         raise typer.Exit(1)
 
 
-
 @app.command()
 def monitor(
-    folder: Annotated[Path, typer.Argument(help="The served model's inference log (register.inference_log).")],
+    folder: Annotated[
+        Path, typer.Argument(help="The served model's inference log (register.inference_log).")
+    ],
     train: Annotated[
         Path, typer.Option("--train", help="The training split the traffic is compared with.")
     ] = paths.FUSED / "train.npz",

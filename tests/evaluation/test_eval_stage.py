@@ -159,8 +159,14 @@ def test_evaluate_stage_end_to_end(stage_inputs, tmp_path, monkeypatch, mlflow_u
     assert len(runs) == 1 and runs[0].info.run_name == "evaluate"
     run = runs[0]
     assert run.data.metrics["test_macro_f1"] == pytest.approx(head["test_macro_f1"])
-    for key in ("transfer_gap", "test_macro_f1.de", "fusion_gain_vs_val_chosen", "test_macro_f1_seed_std",
-                "mean_abs_contrib_text.de", "flip_share_without_top"):
+    for key in (
+        "transfer_gap",
+        "test_macro_f1.de",
+        "fusion_gain_vs_val_chosen",
+        "test_macro_f1_seed_std",
+        "mean_abs_contrib_text.de",
+        "flip_share_without_top",
+    ):
         assert key in run.data.metrics, key
     assert run.data.tags["stage"] == "evaluate" and run.data.tags["seeds"] == "42,43"
     client = mlflow.MlflowClient(mlflow_uri)

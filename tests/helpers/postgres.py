@@ -37,7 +37,9 @@ def fresh_database(prefix: str = "babelfuse_test") -> Iterator[str]:
     import sqlalchemy as sa
 
     if not reachable():
-        pytest.skip(f"no PostgreSQL server reachable at {sa.engine.make_url(admin_url())!r}; .ci/run starts one")
+        pytest.skip(
+            f"no PostgreSQL server reachable at {sa.engine.make_url(admin_url())!r}; .ci/run starts one"
+        )
     engine = sa.create_engine(admin_url(), isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with engine.connect() as conn:

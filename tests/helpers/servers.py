@@ -49,7 +49,9 @@ def background_server(
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"{health_url} did not answer within {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
+                pytest.fail(
+                    f"{health_url} did not answer within {timeout_s:.0f} s:\n{log.read_text()[-3000:]}"
+                )
             time.sleep(0.5)
         yield proc
     finally:

@@ -76,8 +76,10 @@ def make_wav(path: Path, index: int, label: int) -> None:
 
 
 def make_posts(root: Path) -> pd.DataFrame:
-    """24 posts (4 languages x 2 x 3 labels) of the ``gate`` split (what the promotion gate scores), with
-    media files under ``root``; a few lack a modality."""
+    """24 posts (4 languages x 2 x 3 labels) with media files under ``root``; a few lack a modality.
+
+    The English posts are the ``train`` split (the source language the served model was trained on);
+    the other 18 are the ``gate`` split the promotion gate scores."""
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "audio").mkdir(parents=True, exist_ok=True)
     rows = []
@@ -91,7 +93,7 @@ def make_posts(root: Path) -> pd.DataFrame:
                 rows.append(
                     {
                         "sample_id": f"p{i:02d}",
-                        "split": "gate",
+                        "split": "train" if lang == "en" else "gate",
                         "lang": lang,
                         "text": text,
                         "image_path": None if i % 7 == 3 else image,

@@ -41,7 +41,9 @@ def test_pip_requirements_are_pinned_from_the_lock_and_follow_the_encoders(tmp_p
 def test_the_input_example_is_a_valid_request_with_every_modality_and_nulls() -> None:
     example = bundle.example_input(["de", "en", "ja"])
     frame = inputs.check_request(example, Limits())
-    languages = inputs.Languages("use-multilingual", frozenset({"de", "en", "ja"}), frozenset(), lambda t: "en")
+    languages = inputs.Languages(
+        "use-multilingual", frozenset({"de", "en", "ja"}), frozenset(), lambda t: "en"
+    )
     posts = [
         inputs.check_post(i, row, languages, Limits(), None, 96, 16000)
         for i, row in enumerate(frame.to_dict("records"))

@@ -106,7 +106,9 @@ def test_paired_ci_resamples_translation_groups_not_rows() -> None:
     champion = np.where(np.repeat(bad, 3), (gs.truth + 1) % 3, gs.truth)
     challenger = gs.truth.copy()
     grouped = improvement_ci(gs, challenger, champion, RULE)
-    rowwise = improvement_ci(GateSet(gs.truth, gs.langs, np.arange(len(gs.truth))), challenger, champion, RULE)
+    rowwise = improvement_ci(
+        GateSet(gs.truth, gs.langs, np.arange(len(gs.truth))), challenger, champion, RULE
+    )
     assert grouped["diff"] == pytest.approx(rowwise["diff"])
     assert (grouped["ci_high"] - grouped["ci_low"]) > 1.3 * (rowwise["ci_high"] - rowwise["ci_low"])
 

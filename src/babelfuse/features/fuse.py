@@ -36,11 +36,7 @@ def read_features(folder: Path, modality: str) -> Features:
     array = load_array(files[0]).astype("float32")
     ids = files[1].read_text(encoding="utf-8").splitlines()
     present_file = paths.features_present(modality, folder)
-    present = (
-        load_array(present_file).astype(bool)
-        if present_file.exists()
-        else np.ones(len(ids), bool)
-    )
+    present = load_array(present_file).astype(bool) if present_file.exists() else np.ones(len(ids), bool)
     if array.ndim != 2 or not (len(array) == len(ids) == len(present)):
         raise BabelfuseError(
             f"{modality} features disagree: {files[0].name} has shape {array.shape}, {files[1].name} "

@@ -266,7 +266,9 @@ class BabelfuseModel(mlflow.pyfunc.PythonModel):
         start = time.perf_counter()
         out = guarded_predict(self.predictor, model_input, params)
         if self.inference_log:
-            traffic.log_request(self.predictor, model_input, out, time.perf_counter() - start, self.inference_log)
+            traffic.log_request(
+                self.predictor, model_input, out, time.perf_counter() - start, self.inference_log
+            )
         return out
 
 

@@ -78,10 +78,12 @@ def test_every_stage_wrote_its_outputs(repro) -> None:
     root, _ = repro
     manifest = pd.read_parquet(root / "data/validated/manifest.parquet")
     assert set(manifest["lang"]) == {"en", "de", "fr", "es", "ru", "ar", "zh", "ja"}
-    assert set(manifest.loc[manifest["split"] != "test", "lang"]) == {"en"}
+    assert set(manifest.loc[manifest["split"].isin(["train", "val"]), "lang"]) == {"en"}  # zero-shot
+    assert set(manifest["split"]) == {"train", "val", "test", "gate", "fewshot"}
+    assert "en" not in set(manifest.loc[manifest["split"] == "fewshot", "lang"])
     for modality in ("text", "image", "audio"):
         assert (root / f"data/features/{modality}.npy").exists()
-    for split in ("train", "val", "test"):
+    for split in ("train", "val", "test", "gate", "fewshot"):
         assert (root / f"data/fused/{split}.npz").exists()
     for path in (
         "models/model.keras",
@@ -153,7 +155,8 @@ def test_a_second_client_sees_runs_trials_versions_and_aliases(repro, tracking) 
     runs = client.search_runs([experiment.experiment_id], "tags.run_group = 'e2e-group'", max_results=500)
     tune = [r for r in runs if r.data.tags.get("stage") == "tune" and "mlflow.parentRunId" not in r.data.tags]
     assert len(tune) == 1
-    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == tune[0].info.run_id]
+    nested = f"tags.mlflow.parentRunId = '{tune[0].info.run_id}'"
+    trials = client.search_runs([experiment.experiment_id], nested, max_results=500)
     assert len(trials) >= 2 and all(r.info.run_name.startswith("trial") for r in trials)
     versions = client.search_model_versions("name = 'babelfuse'")
     assert versions and client.get_model_version_by_alias("babelfuse", "champion").version in {

@@ -39,8 +39,16 @@ def _leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------- one place for defaults
-def test_committed_params_validate():
-    config.validate(_committed())
+def test_committed_params_validate_without_changing_a_value():
+    """The committed params.yaml passes the schema, and every value it writes comes back unchanged
+    (the schema neither rejects nor silently coerces what the pipeline runs with)."""
+    raw = _committed()
+    validated = _leaves(config.validate(raw).as_dict())
+    written = _leaves(raw)
+    changed = {
+        key: (value, validated.get(key)) for key, value in written.items() if validated.get(key) != value
+    }
+    assert changed == {}, f"params.yaml values the schema changed: {changed}"
 
 
 def test_every_schema_default_is_what_params_yaml_says():

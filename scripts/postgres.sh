@@ -5,6 +5,9 @@
 # BABELFUSE_DB_URL is not set. Installs Debian's `postgresql` package when it is missing (needs root
 # and apt-get). Everything it does is said on stderr.
 set -euo pipefail
+# stdout carries only the URL: everything else (pg_ctlcluster says "Removed stale pid file." on stdout)
+# goes to stderr.
+exec 3>&1 1>&2
 db="${1:-babelfuse}"
 say() { echo "postgres.sh: $*" >&2; }
 
@@ -20,7 +23,7 @@ fi
 ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
 if ! su postgres -c "pg_isready -q -h 127.0.0.1" 2>/dev/null; then
   say "starting PostgreSQL $ver (cluster main)"
-  pg_ctlcluster "$ver" main start 2>/dev/null || service postgresql start >&2 || true
+  pg_ctlcluster "$ver" main start 3>&- || service postgresql start 3>&- || true
 fi
 for _ in $(seq 1 30); do su postgres -c "pg_isready -q -h 127.0.0.1" && break; sleep 1; done
 su postgres -c "pg_isready -q -h 127.0.0.1" || { say "PostgreSQL did not come up"; exit 1; }
@@ -29,4 +32,4 @@ if [ "$(su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='$d
   say "creating database $db (owner babelfuse)"
   su postgres -c "createdb -O babelfuse $db" >&2
 fi
-echo "postgresql+psycopg2://babelfuse:babelfuse@127.0.0.1:5432/$db"
+echo "postgresql+psycopg2://babelfuse:babelfuse@127.0.0.1:5432/$db" >&3

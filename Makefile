@@ -43,8 +43,8 @@ run: install  ## run the whole DVC pipeline on the bundled dataset (logs to MLfl
 results: install  ## regenerate docs/RESULTS.md from metrics/*.json (and benchmarks/results/fusion.json)
 	python -m babelfuse.evaluation.results_doc
 
-test: install  ## run the test suite (slow tests included)
-	pytest
+test: install  ## run the test suite (slow tests included), one worker per core (2), a file per worker
+	pytest -n 2 --dist loadfile
 
 test-fast: install  ## run the tests not marked slow
 	pytest -m "not slow"

@@ -25,6 +25,30 @@ os.environ.setdefault("GIT_COMMITTER_NAME", "babelfuse tests")
 os.environ.setdefault("GIT_COMMITTER_EMAIL", "tests@babelfuse.invalid")
 
 
+# What MLflow keeps per process between calls: `mlflow.set_experiment` exports MLFLOW_EXPERIMENT_ID
+# into os.environ (and so into every subprocess a later test starts), and the tracking/registry URI
+# and active experiment live in module globals. Under `pytest -n 2` a worker runs tests in an order
+# no serial run does, so each test starts and ends with none of that left over.
+MLFLOW_ENV = {k: os.environ.get(k) for k in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")}
+
+
+@pytest.fixture(autouse=True)
+def no_mlflow_state_between_tests():
+    yield
+    for key, value in MLFLOW_ENV.items():  # as the session started
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if "mlflow" in sys.modules:  # only when a test imported it: importing MLflow here costs seconds
+        mlflow = sys.modules["mlflow"]
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        sys.modules["mlflow.tracking._tracking_service.utils"]._tracking_uri = None
+        sys.modules["mlflow.tracking._model_registry.utils"]._registry_uri = None
+        sys.modules["mlflow.tracking.fluent"]._active_experiment_id = None
+
+
 @pytest.fixture
 def mlflow_uri(tmp_path, monkeypatch) -> str:
     """A fresh SQLite tracking store in tmp_path, exported as MLFLOW_TRACKING_URI."""

@@ -65,6 +65,7 @@ def _mlflow_run(root: Path, uri: str, *params: str) -> subprocess.CompletedProce
     for p in params:
         cmd += ["-P", p]
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "BABELFUSE_ROOT": str(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("MLFLOW_EXPERIMENT_ID", None)  # `mlflow run` refuses it beside --experiment-name
     return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=900)
 
 

@@ -210,7 +210,7 @@ def test_push_then_a_fresh_clone_pulls_to_a_clean_status(repro) -> None:
 
 
 @pytest.mark.parametrize("fusion", EXP_FUSIONS)
-def test_every_fusion_method_trains_through_dvc_exp_run(repro, fusion: str) -> None:
+def test_other_fusion_methods_train_through_dvc_exp_run(repro, fusion: str) -> None:
     root, env = repro
     run(
         [

@@ -43,6 +43,7 @@ from babelfuse.data import ceiling, latent, plan  # noqa: E402
 from babelfuse.evaluation import bootstrap  # noqa: E402
 from babelfuse.evaluation.calibration import apply_temperature, fit_temperature  # noqa: E402
 from babelfuse.evaluation.metrics import macro_f1  # noqa: E402
+from babelfuse.evaluation.results_doc import fusion_benchmark_table  # noqa: E402
 from babelfuse.fusion import FUSIONS  # noqa: E402
 from babelfuse.paths import MODALITIES  # noqa: E402
 from babelfuse.training.baselines import concatenated, fit_single_modality  # noqa: E402
@@ -187,28 +188,6 @@ def _rounded(d: dict[str, Any]) -> dict[str, Any]:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}
 
 
-def markdown(result: dict[str, Any]) -> str:
-    """The docs table, generated from the JSON."""
-    c = result["ceiling_on_test"]
-    lines = [
-        f"Fusion benchmark, data {result['config']['data']} interactions, size {result['config']['size']}, "
-        f"{len(result['config']['seeds'])} seeds, {result['config']['trials']} configurations each. "
-        f"Bayes ceiling on these test posts {c['bayes']['value']:.3f}, best additive (late) {c['late']['value']:.3f}.",
-        "",
-        "| method | test macro-F1 (seed mean) | 95 % CI | seed std | vs best (paired CI) | vs ceiling (paired CI) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, m in sorted(result["methods"].items(), key=lambda kv: -kv[1]["test_macro_f1"]):
-        vb, vc = m["vs_best"], m["vs_ceiling"]
-        lines.append(
-            f"| {name}{' (best)' if name == result['best'] else ''} | {m['test_macro_f1']:.3f} | "
-            f"[{m['ci_low']:.3f}, {m['ci_high']:.3f}] | {m['seed_std']:.3f} | "
-            f"{vb['diff']:+.3f} [{vb['ci_low']:+.3f}, {vb['ci_high']:+.3f}] | "
-            f"{vc['diff']:+.3f} [{vc['ci_low']:+.3f}, {vc['ci_high']:+.3f}] |"
-        )
-    return "\n".join(lines) + "\n"
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     data = bench_data({**params["data"], "size": args.size}, args.data == "with")
@@ -274,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(json.dumps(previous, indent=2) + "\n", encoding="utf-8")
     log.info("wrote %s in %.0f s", args.out, result["seconds"])
     if args.markdown:
-        print(markdown(result))
+        print("\n".join(fusion_benchmark_table(result)))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ posts from N client threads (``dataframe_split`` JSON, bodies encoded before tim
 to ``reports/benchmarks/serve_http_<N>.log``.
 
 Model: the pipeline's ``models/model.keras`` + ``data/fused/scalers.json`` + ``models/temperature.json``
-when they exist (posts = the validated manifest's test posts); otherwise a small model of
+when they exist (posts = the validated manifest's gate posts); otherwise a small model of
 ``params.yaml: train`` fitted for a few epochs on synthetic features, and synthetic posts (sentences
 in 8 languages, 96 px PNGs, 2-4 s WAVs) — the timings do not depend on what the model learned.
 
@@ -93,9 +93,10 @@ def synthetic_posts(n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def pipeline_posts(manifest: Path, n: int) -> pd.DataFrame:
-    from babelfuse.serving.frozen import as_request, test_rows
+    """``n`` posts with image and audio from the manifest's gate split, as a remote caller sends them."""
+    from babelfuse.serving.frozen import as_request, gate_rows
 
-    frame = test_rows(manifest)
+    frame = gate_rows(manifest)
     frame = frame[frame["image"].notna() & frame["audio"].notna()]
     return (
         as_request(frame)
@@ -143,9 +144,15 @@ def percentile_ms(values: list[float], q: float) -> float:
 
 
 def stage_breakdown(predictor, frame: pd.DataFrame) -> dict[str, float]:
-    """Milliseconds per post of each step on one batch (decode, each encoder, Keras)."""
+    """Milliseconds per post of each step on one batch, in this process (decode, each encoder, Keras)."""
+    from babelfuse.serving.inputs import check_post
+
+    ctx, root, rows = predictor.media_context(), predictor.root(), frame.to_dict("records")
     t = time.perf_counter()
-    posts, _ = predictor.decode(frame, "raise")
+    posts = [
+        check_post(i, r, ctx.languages, ctx.limits, root, ctx.image_size, ctx.sample_rate)
+        for i, r in enumerate(rows)
+    ]
     out = {"decode_ms": time.perf_counter() - t}
     for modality, encoder in predictor.encoders.items():
         values = [getattr(p, modality) for p in posts if getattr(p, modality) is not None]
@@ -153,7 +160,7 @@ def stage_breakdown(predictor, frame: pd.DataFrame) -> dict[str, float]:
         if values:
             encoder.encode(values)
         out[f"encode_{modality}_ms"] = time.perf_counter() - t
-    inputs = predictor.encode(posts)
+    inputs, _ = predictor.model_inputs(predictor.decode(frame))
     t = time.perf_counter()
     predictor.probabilities(inputs)
     out["model_ms"] = time.perf_counter() - t
@@ -277,6 +284,12 @@ def parse_args() -> argparse.Namespace:
         help="also serve the pyfunc with `mlflow models serve --workers N` for each N given (e.g. 1,2) and "
         "load it over HTTP on 127.0.0.1 (N client threads for batches)",
     )
+    ap.add_argument(
+        "--media-processes",
+        type=int,
+        default=None,
+        help="media worker processes per loaded model (default: params.yaml register.media_processes; 0: none)",
+    )
     ap.add_argument("--no-pyfunc", action="store_true", help="skip the in-process pyfunc timings")
     ap.add_argument("--out", type=Path, default=Path("reports/benchmarks/serve.json"))
     return ap.parse_args()
@@ -326,7 +339,10 @@ def main() -> None:
             sorted(set(langs) | set(SENTENCES)),
             Limits(max_rows=max(1024, args.batch_size)),
             register.get("text_threads") if args.text_threads is None else args.text_threads,
+            train_languages=["en"],  # only decides each answer's lang_seen_in_training flag
         )
+        processes = register["media_processes"] if args.media_processes is None else args.media_processes
+        config["media_pool"] = {"processes": processes, "min_posts": register["media_pool_min_posts"]}
         t = time.perf_counter()
         saved = bundle.save_pyfunc(Path(tmp) / "pyfunc", model, scalers, temperature, config)
         loaded = None if args.no_pyfunc else mlflow.pyfunc.load_model(str(saved))
@@ -348,12 +364,13 @@ def main() -> None:
                 stop_server(proc)
     report = {
         "model": source,
-        "posts": "pipeline test posts"
+        "posts": "pipeline gate posts"
         if trained and manifest.exists()
         else "synthetic posts (96 px PNG, 2-4 s WAV)",
         "encoders": {m: features[m]["encoder"] for m in ("text", "image", "audio")},
         "audio_encoder_version": get_encoder_cached("audio", features["audio"]).version,
         "text_threads": config["features"]["text"].get("threads", "encoder default"),
+        "media_pool": config["media_pool"],
         "load_seconds": round(load_s, 1),
         "batch_size": args.batch_size,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",

@@ -379,6 +379,9 @@ class RegisterConfig(Section):
     max_audio_seconds: Annotated[float, Field(gt=0.0)] = 30
     max_request_mb: Annotated[float, Field(gt=0.0)] = 64
     text_threads: PositiveInt = 1
+    # Worker processes that decode and encode media of large requests (0: all in the serving process).
+    media_processes: Annotated[int, Field(ge=0)] = 2
+    media_pool_min_posts: PositiveInt = 32
     # Folder the served model appends request metadata to (Parquet; never media); None = no log.
     inference_log: str | None = None
 

@@ -31,6 +31,6 @@ def test_served_model_logs_metadata_and_text_vectors(world: World, predictor, tm
     assert log["has_text"].tolist() == [True, False] and log["has_image"].all() and not log["has_audio"].any()
     assert log["text_chars"].tolist() == [len(frame["text"][0]), 0]
     assert b64(image) not in log.astype(str).to_numpy().ravel().tolist()
-    want = predictor.encode([predictor.decode(frame.head(1), "raise")[0][0]])["text"][0]
+    want = predictor.model_inputs(predictor.decode(frame.head(1)))[0]["text"][0]
     np.testing.assert_allclose(log["text_vec"][0], want, atol=1e-5)  # what the model saw
     assert log["text_vec"][1] is None and log["latency_ms"][0] > 0

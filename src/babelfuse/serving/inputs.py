@@ -33,8 +33,9 @@ import pandas as pd
 from babelfuse.data.manifest import is_null
 from babelfuse.errors import BabelfuseError
 from babelfuse.features import media
-from babelfuse.features.coverage import canonical_language
+from babelfuse.features.coverage import ANY_LANGUAGE, canonical_language
 from babelfuse.features.media import MediaLimits
+from babelfuse.serving.language_id import identify_within
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("text",)
 TEXT_COLUMNS: tuple[str, ...] = ("text", "lang")  # cells are text or null
@@ -154,6 +155,18 @@ class Languages:
         if lang is None:
             return None
         return lang in self.trained or lang.split("-")[0] in self.trained
+
+
+def served_languages(cfg: dict[str, Any]) -> Languages:
+    """The languages of a ``serving.json``: covered (``"any"`` or a list) and trained on."""
+    covered = cfg["covered_languages"]
+    accepted = None if covered == ANY_LANGUAGE else frozenset(covered)
+    return Languages(
+        encoder=str(cfg["features"]["text"]["encoder"]),
+        covered=accepted,
+        trained=frozenset(cfg["train_languages"]),
+        identify=identify_within(accepted),
+    )
 
 
 def check_request(data: Any, limits: Limits) -> pd.DataFrame:

@@ -29,14 +29,13 @@ from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 from babelfuse import explain as shapley
 from babelfuse.errors import BabelfuseError, check_finite, load_keras, read_json
 from babelfuse.features.base import Encoder
-from babelfuse.features.coverage import ANY_LANGUAGE
 from babelfuse.features.registry import get_encoder  # light: an encoder's module loads on first use
 from babelfuse.labels import LABELS
 from babelfuse.paths import MODALITIES
 from babelfuse.probabilities import apply_temperature
-from babelfuse.serving import explain, inputs, traffic
+from babelfuse.serving import explain, inputs, media_pool, traffic
 from babelfuse.serving.inputs import Limits, Post, PostError, RequestError
-from babelfuse.serving.language_id import identify_within
+from babelfuse.serving.media_pool import MEDIA, Decoded, MediaContext, MediaPool
 
 log = logging.getLogger("babelfuse.serving")
 
@@ -67,6 +66,10 @@ class Predictor:
     limits: Limits
     features: dict[str, dict[str, Any]]
     media_root: str | None = None
+    config: dict[str, Any] | None = (
+        None  # the serving.json it was built from (the media pool's workers need it)
+    )
+    pool: MediaPool | None = None  # :meth:`start_pool`; None: all work in this process
 
     @classmethod
     def from_files(cls, model: Path | str, scalers: Path | str, temperature: Path | str, config: Path | str):
@@ -98,74 +101,61 @@ class Predictor:
             encoders=encoders,
             scalers=scaler_arrays,
             temperature=temp,
-            languages=served_languages(cfg),
+            languages=inputs.served_languages(cfg),
             limits=Limits.from_config(cfg["limits"]),
             features=features,
             media_root=cfg.get("media_root"),
+            config=cfg,
         )
+
+    def start_pool(self, processes: int, min_posts: int) -> None:
+        """Split batches of ``min_posts`` or more over ``processes`` worker processes (0: never)."""
+        if processes > 0 and self.pool is None and self.config is not None:
+            self.pool = MediaPool(self.config, processes, min_posts)
 
     def root(self) -> Path | None:
         """Where media paths may be read from: ``BABELFUSE_MEDIA_ROOT`` (read per call), else the config."""
         folder = os.environ.get(MEDIA_ROOT_ENV) or self.media_root
         return Path(folder) if folder else None
 
-    def decode(self, frame: pd.DataFrame, on_error: str) -> tuple[list[Post | None], list[str | None]]:
-        """Check and decode every row; with ``on_error='raise'`` the first bad row raises."""
-        root = self.root()
-        size = int(self.features["image"]["size"])
-        rate = int(self.features["audio"]["sample_rate"])
-        posts: list[Post | None] = []
-        errors: list[str | None] = []
-        for i, row in enumerate(frame.to_dict("records")):
-            try:
-                posts.append(inputs.check_post(i, row, self.languages, self.limits, root, size, rate))
-                errors.append(None)
-            except PostError as err:
-                if on_error == "raise":
-                    raise
-                posts.append(None)
-                errors.append(str(err))
-        return posts, errors
+    def media_context(self) -> MediaContext:
+        """This predictor's checks and media encoders, as :func:`media_pool.decode_and_encode` takes them."""
+        size, rate = int(self.features["image"]["size"]), int(self.features["audio"]["sample_rate"])
+        return MediaContext(self.languages, self.limits, size, rate, {m: self.encoders[m] for m in MEDIA})
 
-    def encode(self, posts: list[Post]) -> dict[str, np.ndarray]:
-        """Model inputs ``{text, image, audio, mask}`` for decoded posts, scaled like the fuse stage."""
-        n = len(posts)
+    def decode(self, frame: pd.DataFrame) -> Decoded:
+        """Check and decode every row and encode its media: split over the pool when the batch is large."""
+        rows = frame.to_dict("records")
+        ctx, root = self.media_context(), self.root()
+        if self.pool is not None and self.pool.wanted(len(rows)):
+            return self.pool.run(ctx, root, rows)
+        return media_pool.decode_and_encode(ctx, root, 0, rows)
+
+    def model_inputs(self, decoded: Decoded) -> tuple[dict[str, np.ndarray], list[int]]:
+        """Model inputs ``{text, image, audio, mask}`` of the posts that decoded and encoded, scaled like
+        the fuse stage, and their row numbers; a post whose text cannot be encoded gets its error."""
+        posts = decoded.posts
+        texts = [i for i, p in enumerate(posts) if p is not None and p.text is not None]
+        for i, vector in zip(texts, media_pool.encode_each(self.encoders["text"], [posts[i].text for i in texts]), strict=True):  # fmt: skip
+            if isinstance(vector, str):
+                decoded.errors[i], posts[i] = (i, "post", vector), None
+            else:
+                decoded.media.setdefault(
+                    "text", np.zeros((len(posts), self.encoders["text"].dim), np.float32)
+                )[i] = vector
+        ok = [i for i, p in enumerate(posts) if p is not None]
+        present = {"text": np.array([posts[i].text is not None for i in ok], dtype=bool)}
+        present.update({m: decoded.present[ok, j] for j, m in enumerate(MEDIA)})
         out: dict[str, np.ndarray] = {}
-        mask = np.zeros((n, len(MODALITIES)), dtype=np.float32)
-        for j, modality in enumerate(MODALITIES):
-            values = [getattr(p, modality) for p in posts]
-            rows = [i for i, v in enumerate(values) if v is not None]
-            x = np.zeros((n, self.encoders[modality].dim), dtype=np.float64)
-            if rows:
-                raw = self.encoders[modality].encode([values[i] for i in rows])
-                scaler = self.scalers[modality]
-                x[rows] = (np.asarray(raw, dtype=np.float64) - scaler["mean"]) / scaler["scale"]
-                mask[rows, j] = 1.0
-            out[modality] = x.astype(np.float32)
-        out["mask"] = mask
-        return out
-
-    def encode_isolated(self, posts: list[Post]) -> tuple[dict[str, np.ndarray] | None, list[str | None]]:
-        """:meth:`encode` of the batch; if an encoder fails on it, post by post, failures per post.
-
-        Returns the inputs of the posts that encoded (None if none did) and, per post, None or the
-        reason it could not be encoded (the traceback goes to the server log only).
-        """
-        try:
-            return self.encode(posts), [None] * len(posts)
-        except Exception:  # noqa: BLE001 - find the post(s) that break the batch
-            log.exception("encoding a batch of %d posts failed; encoding them one by one", len(posts))
-        parts: list[dict[str, np.ndarray]] = []
-        problems: list[str | None] = []
-        for post in posts:
-            try:
-                parts.append(self.encode([post]))
-                problems.append(None)
-            except Exception as err:  # noqa: BLE001 - this post's problem only
-                problems.append(f"cannot encode this post ({type(err).__name__})")
-        if not parts:
-            return None, problems
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, problems
+        for modality in MODALITIES:
+            raw = decoded.media.get(
+                modality, np.zeros((len(posts), self.encoders[modality].dim), np.float32)
+            )[ok]
+            scaler = self.scalers[modality]
+            scaled = (np.asarray(raw, dtype=np.float64) - scaler["mean"]) / scaler["scale"]
+            out[modality] = np.where(present[modality][:, None], scaled, 0.0).astype(np.float32)
+        out["mask"] = np.stack([present[m] for m in MODALITIES], axis=1).astype(np.float32)
+        return out, ok
 
     def probabilities(self, model_inputs: dict[str, np.ndarray]) -> np.ndarray:
         """Calibrated class probabilities (n, 3).
@@ -178,39 +168,26 @@ class Predictor:
 
     def predict(self, data: Any, on_error: str = "row", explained: bool = False) -> pd.DataFrame:
         """Raw posts -> ``label, prob_negative, prob_neutral, prob_positive, error`` (one row per post),
-        plus ``contrib_<modality>`` when ``explained`` (:mod:`babelfuse.serving.explain`)."""
+        plus ``contrib_<modality>`` when ``explained`` (:mod:`babelfuse.serving.explain`).
+
+        With ``on_error='raise'`` the first bad row (in row order) raises its :class:`PostError`.
+        """
         frame = inputs.check_request(data, self.limits)
-        posts, errors = self.decode(frame, on_error)
-        ok = [i for i, p in enumerate(posts) if p is not None]
-        probs = np.full((len(posts), len(LABELS)), np.nan)
-        contrib = np.zeros((len(posts), len(MODALITIES)))
-        if ok:
-            model_inputs, problems = self.encode_isolated([posts[i] for i in ok])
-            for i, problem in zip(ok, problems, strict=True):
-                if problem is not None:
-                    if on_error == "raise":
-                        raise PostError(i, "post", problem)
-                    errors[i] = str(PostError(i, "post", problem))
-            encoded = [i for i, problem in zip(ok, problems, strict=True) if problem is None]
-            if model_inputs is not None and explained:
-                result = shapley.explain(self.probabilities, model_inputs)  # one batch of 8 coalitions
-                probs[encoded], contrib[encoded] = result.full, result.contrib
-            elif model_inputs is not None:
-                probs[encoded] = self.probabilities(model_inputs)
-        out = output_frame(probs, errors, language_columns(posts, self.languages))
+        decoded = self.decode(frame)
+        model_inputs, ok = self.model_inputs(decoded)
+        first = next((e for e in decoded.errors if e is not None), None)
+        if first is not None and on_error == "raise":
+            raise PostError(*first)
+        errors = [None if e is None else str(PostError(*e)) for e in decoded.errors]
+        probs = np.full((len(errors), len(LABELS)), np.nan)
+        contrib = np.zeros((len(errors), len(MODALITIES)))
+        if ok and explained:
+            result = shapley.explain(self.probabilities, model_inputs)  # one batch of 8 coalitions
+            probs[ok], contrib[ok] = result.full, result.contrib
+        elif ok:
+            probs[ok] = self.probabilities(model_inputs)
+        out = output_frame(probs, errors, language_columns(decoded.posts, self.languages))
         return explain.with_contributions(out, contrib, [e is not None for e in errors]) if explained else out
-
-
-def served_languages(cfg: dict[str, Any]) -> inputs.Languages:
-    """The languages of a ``serving.json``: covered (``"any"`` or a list) and trained on."""
-    covered = cfg["covered_languages"]
-    accepted = None if covered == ANY_LANGUAGE else frozenset(covered)
-    return inputs.Languages(
-        encoder=str(cfg["features"]["text"]["encoder"]),
-        covered=accepted,
-        trained=frozenset(cfg["train_languages"]),
-        identify=identify_within(accepted),
-    )
 
 
 def language_columns(posts: list[Post | None], languages: inputs.Languages) -> dict[str, list[Any]]:
@@ -255,8 +232,10 @@ class BabelfuseModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         a = context.artifacts
         self.predictor = Predictor.from_files(a["model"], a["scalers"], a["temperature"], a["config"])
-        # optional key: bundles registered before register.inference_log existed have none
-        self.inference_log = read_json(a["config"]).get("inference_log")
+        # optional keys: bundles registered before register.inference_log / media_processes have none
+        cfg = read_json(a["config"])
+        self.inference_log = cfg.get("inference_log")
+        self.predictor.start_pool(*media_pool.pool_settings(cfg, os.environ.get(media_pool.ENV)))
         no_tracebacks_in_responses()
         bound_requests(self.predictor.limits)
 

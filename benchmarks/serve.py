@@ -181,6 +181,8 @@ def start_server(model_dir: Path, workers: int, log_path: Path) -> tuple[subproc
     with log_path.open("wb") as log:
         # the scoring server's own 60 s request timeout cuts 256-post batches on a loaded machine (504)
         env = {"MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT": "900", **os.environ}
+        # mlflow runs `uvicorn` from PATH: this venv's, also when the script is run as .venv/bin/python
+        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
@@ -337,7 +339,8 @@ def main() -> None:
         config = bundle.serving_config(
             features,
             sorted(set(langs) | set(SENTENCES)),
-            Limits(max_rows=max(1024, args.batch_size)),
+            # 256 posts with ~6 s clips are ~70 MB of JSON: more than the default register.max_request_mb
+            Limits(max_rows=max(1024, args.batch_size), max_request_bytes=512_000_000),
             register.get("text_threads") if args.text_threads is None else args.text_threads,
             train_languages=["en"],  # only decides each answer's lang_seen_in_training flag
         )

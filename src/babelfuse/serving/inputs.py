@@ -44,6 +44,7 @@ COLUMNS: tuple[str, ...] = (*TEXT_COLUMNS, *MEDIA_COLUMNS)
 OPTIONAL_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in REQUIRED_COLUMNS)
 ON_ERROR: tuple[str, ...] = ("row", "raise")
 _BASE64 = re.compile(r"^[A-Za-z0-9+/_-]*={0,2}$")
+_URLSAFE = str.maketrans("-_", "+/")
 _PATHS_HINT = (
     "file paths are read only when the server's BABELFUSE_MEDIA_ROOT names a folder to read them from "
     "(send the file's bytes as base64)"
@@ -229,20 +230,23 @@ def media_bytes(source: str | bytes, root: Path | None, max_bytes: int) -> bytes
         return media.read_bytes(text, None, max_bytes)
     if root is not None:
         return media.read_bytes(text, root, max_bytes)
-    compact = "".join(text.split())
-    if not _BASE64.match(compact) or len(compact) < 8:
-        raise BabelfuseError(f"{_preview(text)} is not base64; {_PATHS_HINT}")
+    # line-wrapped base64; `in` scans are ~100x faster than a regex over a 200 kB payload
+    compact = "".join(text.split()) if any(c in text for c in " \n\r\t\f\v") else text
     if len(compact) * 3 // 4 > max_bytes:
         raise BabelfuseError(
             f"oversize base64 payload: ~{len(compact) * 3 // 4:,} bytes, more than the limit of {max_bytes:,} bytes"
         )
-    padded = compact + "=" * (-len(compact) % 4)
+    standard = compact.translate(_URLSAFE) if "-" in compact or "_" in compact else compact
     try:
-        if "-" in padded or "_" in padded:
-            return base64.urlsafe_b64decode(padded)
-        return base64.b64decode(padded, validate=True)
+        # validate=True refuses any character outside the alphabet: no separate scan of the payload
+        decoded = base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
     except (binascii.Error, ValueError) as err:
+        if not _BASE64.match(compact):
+            raise BabelfuseError(f"{_preview(text)} is not base64; {_PATHS_HINT}") from None
         raise BabelfuseError(f"{_preview(text)} is not valid base64 ({err})") from None
+    if len(compact) < 8:
+        raise BabelfuseError(f"{_preview(text)} is not base64; {_PATHS_HINT}")
+    return decoded
 
 
 def check_post(

@@ -144,7 +144,9 @@ def pool_settings(cfg: dict[str, Any], override: str | None) -> tuple[int, int]:
     processes, min_posts = int(stored.get("processes", 0)), int(stored.get("min_posts", 32))
     if override not in (None, ""):
         if not override.strip().isdigit():
-            raise BabelfuseError(f"{ENV} must be a whole number >= 0 (0: no media processes), got {override!r}")
+            raise BabelfuseError(
+                f"{ENV} must be a whole number >= 0 (0: no media processes), got {override!r}"
+            )
         processes = int(override)
     return processes, min_posts
 

@@ -124,7 +124,10 @@ def register(
         params["text_threads"],
         train_languages=train_languages_of(manifest),
     )
-    config["media_pool"] = {"processes": params["media_processes"], "min_posts": params["media_pool_min_posts"]}
+    config["media_pool"] = {
+        "processes": params["media_processes"],
+        "min_posts": params["media_pool_min_posts"],
+    }
     config["inference_log"] = params["inference_log"]  # the served model's traffic log folder (None: off)
     log.info(
         "register.model_name=%s; evaluated languages %s, trained on %s, accepting %s; limits %s",

@@ -374,6 +374,8 @@ def main() -> None:
         "audio_encoder_version": get_encoder_cached("audio", features["audio"]).version,
         "text_threads": config["features"]["text"].get("threads", "encoder default"),
         "media_pool": config["media_pool"],
+        # set: overrides media_pool.processes in every loaded model (pyfunc and servers)
+        "BABELFUSE_MEDIA_PROCESSES": os.environ.get("BABELFUSE_MEDIA_PROCESSES"),
         "load_seconds": round(load_s, 1),
         "batch_size": args.batch_size,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",

@@ -7,12 +7,12 @@ import signal
 
 import pandas as pd
 import pytest
-from tests.helpers.serving import b64
 
 from babelfuse.errors import BabelfuseError
 from babelfuse.serving import media_pool
 from babelfuse.serving.inputs import PostError
 from babelfuse.serving.pyfunc import Predictor
+from helpers.serving import b64
 
 
 def _batch(world) -> pd.DataFrame:

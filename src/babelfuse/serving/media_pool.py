@@ -50,16 +50,16 @@ class MediaContext:
     encoders: dict[str, Encoder]
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any], encoders: dict[str, Encoder] | None = None) -> MediaContext:
-        """From a ``serving.json``; ``encoders`` (image, audio) are built from it unless given."""
+    def from_config(cls, cfg: dict[str, Any]) -> MediaContext:
+        """From a ``serving.json``, with the image and audio encoders it names (a worker's own)."""
         features = cfg["features"]
-        built = encoders or {m: get_encoder(m, str(features[m]["encoder"]), features[m]) for m in MEDIA}
+        built = {m: get_encoder(m, str(features[m]["encoder"]), features[m]) for m in MEDIA}
         return cls(
             languages=served_languages(cfg),
             limits=Limits.from_config(cfg["limits"]),
             image_size=int(features["image"]["size"]),
             sample_rate=int(features["audio"]["sample_rate"]),
-            encoders={m: built[m] for m in MEDIA},
+            encoders=built,
         )
 
 

@@ -135,24 +135,20 @@ class Predictor:
         """Model inputs ``{text, image, audio, mask}`` of the posts that decoded and encoded, scaled like
         the fuse stage, and their row numbers; a post whose text cannot be encoded gets its error."""
         posts = decoded.posts
+        raw = {**decoded.media, "text": np.zeros((len(posts), self.encoders["text"].dim), np.float32)}
         texts = [i for i, p in enumerate(posts) if p is not None and p.text is not None]
         for i, vector in zip(texts, media_pool.encode_each(self.encoders["text"], [posts[i].text for i in texts]), strict=True):  # fmt: skip
             if isinstance(vector, str):
                 decoded.errors[i], posts[i] = (i, "post", vector), None
             else:
-                decoded.media.setdefault(
-                    "text", np.zeros((len(posts), self.encoders["text"].dim), np.float32)
-                )[i] = vector
+                raw["text"][i] = vector
         ok = [i for i, p in enumerate(posts) if p is not None]
         present = {"text": np.array([posts[i].text is not None for i in ok], dtype=bool)}
         present.update({m: decoded.present[ok, j] for j, m in enumerate(MEDIA)})
         out: dict[str, np.ndarray] = {}
         for modality in MODALITIES:
-            raw = decoded.media.get(
-                modality, np.zeros((len(posts), self.encoders[modality].dim), np.float32)
-            )[ok]
             scaler = self.scalers[modality]
-            scaled = (np.asarray(raw, dtype=np.float64) - scaler["mean"]) / scaler["scale"]
+            scaled = (raw[modality][ok].astype(np.float64) - scaler["mean"]) / scaler["scale"]
             out[modality] = np.where(present[modality][:, None], scaled, 0.0).astype(np.float32)
         out["mask"] = np.stack([present[m] for m in MODALITIES], axis=1).astype(np.float32)
         return out, ok

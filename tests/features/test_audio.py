@@ -204,3 +204,32 @@ def test_hf_whisper_uses_the_encoder_and_pools_only_the_clip(tiny_whisper):
     # Pooling covers only the clip: appending silence to fill the window changes the features.
     padded = np.concatenate([short, np.zeros(SR, np.float32)])
     assert not np.allclose(encoder.encode([padded]), features[:1], atol=1e-4)
+
+
+def test_halving_equals_resample_poly_with_the_same_half_band_filter():
+    """The prosody encoder's 16 -> 8 kHz shortcut computes only the kept outputs of the same filter."""
+    from scipy.signal import firwin, resample_poly
+
+    from babelfuse.features.audio import _halve
+
+    taps = firwin(41, 0.5, window=("kaiser", 5.0)).astype(np.float32)
+    for n in (7, 1000, 1001, 48_001):
+        x = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+        expected = resample_poly(x, 1, 2, window=taps)
+        halved = _halve(x, taps)
+        assert halved.shape == expected.shape and halved.dtype == np.float32
+        np.testing.assert_allclose(halved, expected, atol=2e-6)
+
+
+def test_speech_copy_frames_equal_those_of_an_8khz_copy_of_the_whole_clip(prosody):
+    """Spectra and pitch read an 8 kHz copy of the speech span only: each of its frames must be the
+    frame an 8 kHz copy of the whole clip gives (the resampling filter's context is included)."""
+    from scipy.signal import resample_poly
+
+    clip = speech_like(seconds=4.0, seed=5)
+    whole = np.pad(resample_poly(clip, 1, 2, window=prosody.low_pass).astype(np.float32), 256)
+    for lo, hi in ((0, 50), (120, 260), (300, 401)):
+        low, offset = prosody._speech_copy(clip, lo, hi)
+        for k in range(lo, hi):
+            mine = low[k * 80 - offset : k * 80 - offset + 512]
+            np.testing.assert_allclose(mine, whole[k * 80 : k * 80 + 512], atol=2e-6)

@@ -8,10 +8,14 @@ returns) and gives float32 (n, dim), one row per clip, independent of how clips 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from math import gcd
 from typing import Any
 
 import numpy as np
+from scipy.fft import dct, irfft, rfft
+from scipy.ndimage import uniform_filter1d
+from scipy.signal import find_peaks, firwin, resample_poly
 from threadpoolctl import ThreadpoolController
 
 from babelfuse.errors import BabelfuseError
@@ -21,50 +25,54 @@ from babelfuse.features.hf import load_pretrained
 log = logging.getLogger("babelfuse.features.audio")
 
 F0_MIN, F0_MAX = 60.0, 400.0  # speech range (Hz)
-F0_RATE = 8000  # pitch is tracked on an 8 kHz copy: 4x cheaper, nothing lost below 400 Hz
+SPEECH_RATE = 8000  # pitch is tracked on an 8 kHz copy: 4x cheaper, nothing lost below 400 Hz
+FRAME_RATE = 100  # 10 ms frames for energy and spectra
+F0_FRAME = 512  # pitch frames: 64 ms at 8 kHz, 4 periods of 60 Hz
 PERIODIC = 0.5  # normalised autocorrelation at the pitch period above which a frame counts as voiced
 EPS = 1e-10
+SPAN_MARGIN = 30  # energy frames kept on each side of the speech span (onsets and deltas need context)
 
 
 class ProsodyAudioEncoder(Encoder):
     """Statistics of log-mel, MFCC (+ deltas), F0 (autocorrelation), RMS energy, voicing and speaking rate.
 
-    Log-mel is referenced to full scale (not to the clip's maximum) so that loudness stays visible.
-    Frames: 10 ms hop for spectra and energy, 20 ms for pitch (aligned to every second energy frame).
-    BLAS runs on one thread while encoding: its matrices are small, and extra threads only wait for
-    busy cores (3x slower per clip on a loaded 2-core machine).
+    Loudness and speech activity come from every 10 ms frame of the clip (a running sum of squares).
+    Spectra are computed on the *speech span* only (first to last active frame, plus a margin), and
+    pitch on its *active* 20 ms frames only, from an 8 kHz copy of the span. Log-mel is referenced
+    to full scale (not to the clip's maximum) so that loudness stays visible. BLAS runs on one thread while encoding: its matrices are small, and
+    extra threads only wait for busy cores (3x slower per clip on a loaded 2-core machine).
     """
 
     modality = "audio"
     id = "prosody"
-    version = "2"  # 2: F0 from the frames' normalised autocorrelation instead of librosa.yin
+    # 2: F0 from the frames' normalised autocorrelation instead of librosa.yin
+    # 3: spectra on the speech span only, pitch on its active frames only (2.5x cheaper than 2)
+    version = "3"
 
     def __init__(self, sample_rate: int = 16000, n_mels: int = 40, n_mfcc: int = 20, **_: Any) -> None:
         import librosa  # heavy (numba): only the audio encoders need it
-        from scipy.signal import firwin
 
         self.sample_rate = int(sample_rate)
         self.n_mels, self.n_mfcc = int(n_mels), int(n_mfcc)
-        if self.sample_rate < F0_RATE or self.n_mfcc > self.n_mels:
+        if self.sample_rate < SPEECH_RATE or self.n_mfcc > self.n_mels:
             raise BabelfuseError(
                 f"features.audio: sample_rate={sample_rate} must be >= 8000 and n_mfcc={n_mfcc} <= n_mels={n_mels}"
             )
         sr = self.sample_rate
-        self.hop = sr // 100
+        self.hop = sr // 100  # energy frames: 10 ms at the clip's own rate
         self.n_fft = 1 << int(np.ceil(np.log2(0.025 * sr)))
         self.mel_basis = librosa.filters.mel(sr=sr, n_fft=self.n_fft, n_mels=self.n_mels, fmin=50.0)
         self.freqs = librosa.fft_frequencies(sr=sr, n_fft=self.n_fft)
         centres = librosa.mel_frequencies(n_mels=self.n_mels + 2, fmin=50.0, fmax=sr / 2)[1:-1]
         self.speech_bands = (centres >= 300) & (centres <= 3000)  # where syllable nuclei carry energy
         self.window = np.hanning(self.n_fft + 1)[:-1].astype(np.float32)
-        self.f0_frame = 512
-        g = gcd(sr, F0_RATE)
-        self.f0_ratio = (F0_RATE // g, sr // g)
+        g = gcd(sr, SPEECH_RATE)
+        self.ratio = (SPEECH_RATE // g, sr // g)
         # resample_poly's own default low-pass (Kaiser, beta 5), designed once instead of on every clip
-        self.f0_filter = firwin(20 * max(self.f0_ratio) + 1, 1.0 / max(self.f0_ratio), window=("kaiser", 5.0))
-        self.f0_filter = self.f0_filter.astype(np.float32)
+        self.low_pass = firwin(20 * max(self.ratio) + 1, 1.0 / max(self.ratio), window=("kaiser", 5.0))
+        self.low_pass = self.low_pass.astype(np.float32)
         self.threads = ThreadpoolController()
-        self.version = f"2;sr={self.sample_rate};mels={self.n_mels};mfcc={self.n_mfcc}"
+        self.version = f"3;sr={self.sample_rate};mels={self.n_mels};mfcc={self.n_mfcc}"
         self.names = self._names()
         self.dim = len(self.names)
 
@@ -96,68 +104,95 @@ class ProsodyAudioEncoder(Encoder):
 
     def features(self, y: np.ndarray) -> np.ndarray:
         """The feature vector of one clip (names in ``self.names``)."""
-        import librosa  # heavy (numba): only the audio encoders need it
-        from scipy.fft import rfft
-        from scipy.ndimage import uniform_filter1d
-        from scipy.signal import find_peaks, resample_poly
-
         sr, hop = self.sample_rate, self.hop
         duration = len(y) / sr
         if len(y) < self.n_fft:
             y = np.pad(y, (0, self.n_fft - len(y)))
-        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
-        frames = librosa.util.frame(np.pad(y, self.n_fft // 2), frame_length=self.n_fft, hop_length=hop).T
-        power = np.abs(rfft(frames * self.window, axis=1)).T ** 2  # (freq, time)
-        rms_db = 10 * np.log10(np.mean(frames**2, axis=1) + EPS)
-        mel = self.mel_basis @ power
-        logmel = 10 * np.log10(mel + EPS)
-        n = logmel.shape[1]
+        if not np.isfinite(y).all():
+            y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+        padded = np.pad(y, self.n_fft // 2)
+        rms_db = 10 * np.log10(_frame_power(padded, self.n_fft, hop) + EPS)
+        n = len(rms_db)
 
         # Speech activity: clearly above the clip's own noise floor, within 35 dB of its loudest frame.
-        active = rms_db > max(np.percentile(rms_db, 10) + 6.0, rms_db.max() - 35.0, -80.0)
+        active = rms_db > max(_percentiles(rms_db, (10,))[0] + 6.0, rms_db.max() - 35.0, -80.0)
         active_ratio = float(active.mean())
         if not active.any():  # silence or stationary noise: describe all frames
             active = np.ones(n, bool)
-
-        # Pitch on an 8 kHz copy, 20 ms hop: the normalised autocorrelation of each frame gives both the
-        # period (F0) and how periodic the frame is; voicing = periodicity at that period + activity.
-        y8 = (
-            resample_poly(y, *self.f0_ratio, window=self.f0_filter).astype(np.float32) if sr != F0_RATE else y
-        )
-        f0, periodicity = _pitch(y8, F0_RATE, self.f0_frame, 160)
-        active_f0 = active[::2][: len(f0)]
-        f0 = f0[: len(active_f0)]
-        voiced = (periodicity[: len(f0)] > PERIODIC) & active_f0
-        semitones = 12 * np.log2(f0[voiced] / 100.0)
-        f0_stats = _f0_stats(semitones, f0[voiced])
-
-        rms_active = rms_db[active]
-        voiced_10ms = np.zeros(n, bool)
-        voiced_10ms[: 2 * len(voiced)] = np.repeat(voiced, 2)[:n]
-        rms_stats = [
-            rms_active.mean(),
-            rms_active.std(),
-            *np.percentile(rms_active, [10, 50, 90]),
-            rms_db.max(),
-            rms_db[voiced_10ms].mean() if voiced_10ms.any() else rms_active.mean(),
-            10 * np.log10(np.mean(y**2) + EPS),
+        first, last = np.flatnonzero(active)[[0, -1]]
+        lo, hi = max(0, first - SPAN_MARGIN), min(n, last + SPAN_MARGIN + 1)
+        span = SpanSpectra.of(self, padded, lo, hi, active[lo:hi])
+        voiced = self._voiced(*self._speech_copy(y, first, last + 1), active)
+        semitones = 12 * np.log2(voiced[voiced > 0] / 100.0)
+        f0_stats = _f0_stats(semitones, voiced[voiced > 0])
+        voiced_10ms = np.repeat(voiced > 0, 2)[:n]
+        rms_stats = _rms_stats(rms_db, active, voiced_10ms, float(np.dot(y, y)) / len(y))
+        rate_stats = self._rate_stats(span, voiced_10ms[lo:hi], duration)
+        spectral = _spectral_stats(span.power[:, span.active], span.frames[span.active], self.freqs)
+        cepstral = _cepstral_stats(span.logmel[:, span.active], self.n_mfcc)
+        scalars = [
+            duration,
+            active.sum() * hop / sr,
+            active_ratio,
+            (voiced > 0).sum() / max(active[::2].sum(), 1),
+            *f0_stats,
         ]
+        vec = np.concatenate([scalars, rms_stats, rate_stats, spectral, cepstral])
+        return np.nan_to_num(vec, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
-        # Rate: syllable nuclei = prominent peaks of the smoothed speech-band envelope, >= 100 ms apart.
-        envelope = 10 * np.log10(mel[self.speech_bands].sum(axis=0) + EPS)
+    def _speech_copy(self, y: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, int]:
+        """``y`` at 8 kHz around energy frames ``lo`` .. ``hi - 1`` and zero-padded by ``F0_FRAME // 2``,
+        and the 8 kHz index of its first unpadded sample. The stretch includes every sample a pitch
+        frame or the resampling filter reaches, so each pitch frame equals an 8 kHz copy's of the
+        whole clip."""
+        up, down = self.ratio
+        context = (F0_FRAME // 2) * down // up + len(self.low_pass) // up + down  # input samples
+        start = max(0, lo * self.hop - context) // down * down  # a whole number of output samples
+        stop = min(len(y), (hi - 1) * self.hop + context)
+        low = y[start:stop]
+        if (up, down) == (1, 2):
+            low = _halve(low, self.low_pass)
+        elif (up, down) != (1, 1):
+            low = resample_poly(low, up, down, window=self.low_pass).astype(np.float32)
+        return np.pad(low, F0_FRAME // 2), start * up // down
+
+    def _voiced(self, low: np.ndarray, offset: int, active: np.ndarray) -> np.ndarray:
+        """F0 (Hz) of every 20 ms pitch frame, 0 where the frame is inactive or not periodic.
+
+        Pitch frame ``p`` is centred on energy frame ``2p``; only the active ones are analysed.
+        """
+        centres = np.arange(0, len(active), 2)
+        todo = centres[active[centres]]
+        out = np.zeros(len(centres))
+        if len(todo) == 0:
+            return out
+        starts = todo * (SPEECH_RATE // FRAME_RATE) - offset  # frame k is centred at 8 kHz sample 80 k
+        frames = low[starts[:, None] + np.arange(F0_FRAME)]
+        f0, periodicity = _nccf_pitch(frames, SPEECH_RATE)
+        out[todo // 2] = np.where(periodicity > PERIODIC, f0, 0.0)
+        return out
+
+    def _rate_stats(self, span: SpanSpectra, voiced_10ms: np.ndarray, duration: float) -> list[float]:
+        """Syllable nuclei (prominent speech-band peaks >= 100 ms apart near voicing) and onsets per second,
+        the envelope's modulation peak and centroid, and the pause ratio."""
+        import librosa  # heavy (numba): only the audio encoders need it
+
+        active = span.active
+        envelope = 10 * np.log10(span.mel[self.speech_bands].sum(axis=0) + EPS)
         envelope = uniform_filter1d(envelope, 5, mode="nearest")
         peaks, _ = find_peaks(envelope, prominence=3.0, distance=10)
         peaks = peaks[active[peaks]]
         near_voiced = np.convolve(voiced_10ms.astype(float), np.ones(7), mode="same") > 0
         nuclei = int(near_voiced[peaks].sum())
-        active_s = active.sum() * hop / sr
-        onset_env = librosa.onset.onset_strength(S=logmel, sr=sr, hop_length=hop)
+        active_s = active.sum() / FRAME_RATE
+        sr, hop = self.sample_rate, self.hop
+        onset_env = librosa.onset.onset_strength(S=span.logmel, sr=sr, hop_length=hop)
         onsets = librosa.onset.onset_detect(onset_envelope=onset_env, sr=sr, hop_length=hop)
-        onsets = onsets[active[np.minimum(onsets, n - 1)]]
+        onsets = onsets[active[np.minimum(onsets, len(active) - 1)]]
         first, last = np.flatnonzero(active)[[0, -1]]
-        span_s = (last - first + 1) * hop / sr
-        mod_peak, mod_centroid = _modulation(envelope, active, sr / hop)
-        rate_stats = [
+        span_s = (last - first + 1) / FRAME_RATE
+        mod_peak, mod_centroid = _modulation(envelope, active, FRAME_RATE)
+        return [
             nuclei / max(active_s, 0.1),
             nuclei / max(span_s, 0.1),
             nuclei / max(duration, 0.1),
@@ -167,11 +202,82 @@ class ProsodyAudioEncoder(Encoder):
             _pause_ratio(active),
         ]
 
-        spectral = _spectral_stats(power[:, active], frames[active], self.freqs)
-        cepstral = _cepstral_stats(logmel[:, active], self.n_mfcc)
-        scalars = [duration, active_s, active_ratio, voiced.sum() / max(active_f0.sum(), 1), *f0_stats]
-        vec = np.concatenate([scalars, rms_stats, rate_stats, spectral, cepstral])
-        return np.nan_to_num(vec, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+@dataclass(frozen=True)
+class SpanSpectra:
+    """The STFT frames of a clip's speech span: windowed power, mel and log-mel (freq x frame)."""
+
+    frames: np.ndarray  # (frame, n_fft) raw samples
+    power: np.ndarray
+    mel: np.ndarray
+    logmel: np.ndarray
+    active: np.ndarray  # (frame,) bool
+
+    @classmethod
+    def of(
+        cls, enc: ProsodyAudioEncoder, padded: np.ndarray, lo: int, hi: int, active: np.ndarray
+    ) -> SpanSpectra:
+        """Frames ``lo`` .. ``hi - 1`` of the centred (``n_fft // 2``-padded) clip."""
+        import librosa  # heavy (numba): only the audio encoders need it
+
+        segment = padded[lo * enc.hop : (hi - 1) * enc.hop + enc.n_fft]
+        frames = librosa.util.frame(segment, frame_length=enc.n_fft, hop_length=enc.hop).T
+        spectrum = rfft(frames * enc.window, axis=1).T
+        power = np.square(spectrum.real) + np.square(spectrum.imag)
+        mel = enc.mel_basis @ power
+        return cls(frames, power, mel, 10 * np.log10(mel + EPS), active)
+
+
+def _frame_power(padded: np.ndarray, frame_length: int, hop: int) -> np.ndarray:
+    """Mean square of every frame (``frame_length`` samples every ``hop``), from block sums.
+
+    Both lengths are whole numbers of blocks of ``gcd(frame_length, hop)`` samples, so each frame's
+    sum of squares is a difference of the running sum over blocks (far fewer terms than samples).
+    """
+    block = gcd(frame_length, hop)
+    n = 1 + (len(padded) - frame_length) // hop
+    used = padded[: (n - 1) * hop + frame_length]
+    sums = np.square(used).reshape(-1, block).sum(axis=1, dtype=np.float64)
+    total = np.concatenate([[0.0], np.cumsum(sums)])
+    starts = np.arange(n) * (hop // block)
+    return np.maximum(total[starts + frame_length // block] - total[starts], 0.0) / frame_length
+
+
+def _halve(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """``resample_poly(x, 1, 2, window=taps)`` for a symmetric half-band filter (every other tap
+    0 but the centre one, as ``firwin(.., 0.5)`` gives): only the outputs kept are computed,
+    one multiply per tap pair, ~3x faster. Equal to resample_poly within float32 rounding (tested)."""
+    centre = len(taps) // 2
+    n = (len(x) + 1) // 2
+    padded = np.pad(x, (centre, centre + 1))
+    out = taps[centre] * padded[centre : centre + 2 * n : 2]
+    for k in range(1, centre + 1, 2):
+        pair = padded[centre - k : centre - k + 2 * n : 2] + padded[centre + k : centre + k + 2 * n : 2]
+        out += taps[centre + k] * pair
+    return out.astype(np.float32, copy=False)
+
+
+def _percentiles(x: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """``np.percentile(x, qs)`` (linear interpolation) from one sort: the numpy call costs 25x more."""
+    ordered = np.sort(x, axis=None)
+    position = np.asarray(qs, dtype=np.float64) / 100.0 * (len(ordered) - 1)
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, len(ordered) - 1)
+    weight = position - below
+    return list(ordered[below] * (1.0 - weight) + ordered[above] * weight)
+
+
+def _rms_stats(rms_db: np.ndarray, active: np.ndarray, voiced: np.ndarray, mean_square: float) -> list[float]:
+    """Loudness (dB re full scale) of the active frames, the loudest frame, voiced frames and the clip."""
+    rms_active = rms_db[active]
+    return [
+        rms_active.mean(),
+        rms_active.std(),
+        *_percentiles(rms_active, (10, 50, 90)),
+        rms_db.max(),
+        rms_db[voiced].mean() if voiced.any() else rms_active.mean(),
+        10 * np.log10(mean_square + EPS),
+    ]
 
 
 def _spectral_stats(power: np.ndarray, frames: np.ndarray, freqs: np.ndarray) -> list[float]:
@@ -184,7 +290,6 @@ def _spectral_stats(power: np.ndarray, frames: np.ndarray, freqs: np.ndarray) ->
 
 def _cepstral_stats(logmel: np.ndarray, n_mfcc: int) -> np.ndarray:
     """Log-mel mean/std per band, MFCC mean/std and the spread of their first and second deltas."""
-    from scipy.fft import dct  # slow to import: only this path needs it
 
     mfcc = dct(logmel, type=2, norm="ortho", axis=0)[:n_mfcc]
     d1 = np.gradient(mfcc, axis=1) if mfcc.shape[1] > 1 else np.zeros_like(mfcc)
@@ -193,18 +298,24 @@ def _cepstral_stats(logmel: np.ndarray, n_mfcc: int) -> np.ndarray:
     return np.concatenate([*parts, d1.std(axis=1), d2.std(axis=1)])
 
 
-def _pitch(y: np.ndarray, sr: int, frame_length: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
-    """F0 (Hz) and periodicity of each centred frame, from one normalised autocorrelation per frame.
+def _pitch(y: np.ndarray, sr: float, frame_length: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """F0 (Hz) and periodicity of every centred frame of ``y`` (see :func:`_nccf_pitch`)."""
+    import librosa  # heavy (numba): only the audio encoders need it
+
+    frames = librosa.util.frame(np.pad(y, frame_length // 2), frame_length=frame_length, hop_length=hop).T
+    return _nccf_pitch(frames, sr)
+
+
+def _nccf_pitch(frames: np.ndarray, sr: float) -> tuple[np.ndarray, np.ndarray]:
+    """F0 (Hz) and periodicity of each frame, from one normalised autocorrelation per frame.
 
     The first half of a frame (``width`` samples) is correlated with the frame at every lag in
     [0, width] by FFT; dividing by the energies of the two windows gives the NCCF (~1 voiced, ~0
     noise). The period is the shortest lag in the F0 range whose NCCF is a local peak within 10 % of
     the best one (longer lags that also fit are its multiples: octave errors), refined by a parabola.
     """
-    import librosa  # heavy (numba): only the audio encoders need it
-    from scipy.fft import irfft, rfft
 
-    frames = librosa.util.frame(np.pad(y, frame_length // 2), frame_length=frame_length, hop_length=hop).T
+    frame_length = frames.shape[1]
     width = frame_length // 2  # lags 0..width are free of circular wrap-around with an FFT of frame_length
     spectrum = rfft(frames, axis=1)
     head = rfft(frames[:, :width], n=frame_length, axis=1)
@@ -212,7 +323,7 @@ def _pitch(y: np.ndarray, sr: int, frame_length: int, hop: int) -> tuple[np.ndar
     energy = np.concatenate([np.zeros((len(frames), 1), np.float32), np.cumsum(frames**2, axis=1)], axis=1)
     tail = energy[:, width : 2 * width + 1] - energy[:, : width + 1]  # energy of frame[lag : lag + width]
     nccf = corr / np.sqrt(energy[:, width : width + 1] * np.maximum(tail, 0.0) + EPS)
-    lo, hi = int(np.floor(sr / F0_MAX)), int(np.ceil(sr / F0_MIN))
+    lo, hi = int(np.floor(sr / F0_MAX)), min(int(np.ceil(sr / F0_MIN)), width - 2)
     inner = nccf[:, lo : hi + 1]
     peak = (inner >= nccf[:, lo - 1 : hi]) & (inner > nccf[:, lo + 1 : hi + 2])
     good = peak & (inner >= 0.9 * inner.max(axis=1, keepdims=True))
@@ -228,9 +339,10 @@ def _f0_stats(semitones: np.ndarray, hz: np.ndarray) -> list[float]:
     """median mean std p10 p90 range (semitones re 100 Hz), slope (st/s), jitter (st/frame), median Hz."""
     if len(semitones) < 2:
         return [0.0] * 9
-    p10, p50, p90 = np.percentile(semitones, [10, 50, 90])
+    p10, p50, p90 = _percentiles(semitones, (10, 50, 90))
     t = np.arange(len(semitones)) * 0.02
-    slope = float(np.polyfit(t, semitones, 1)[0])
+    t = t - t.mean()
+    slope = float(np.dot(t, semitones - semitones.mean()) / np.dot(t, t))  # least-squares line
     jitter = float(np.median(np.abs(np.diff(semitones))))
     return [p50, semitones.mean(), semitones.std(), p10, p90, p90 - p10, slope, jitter, float(np.median(hz))]
 
@@ -298,7 +410,6 @@ class HFAudioEncoder(Encoder):
         return self._encode_spectrogram(clips) if self.spectrogram else self._encode_waveform(clips)
 
     def _prepare(self, clip: np.ndarray) -> np.ndarray:
-        from scipy.signal import resample_poly  # slow to import: only this path needs it
 
         if self.model_rate != self.sample_rate:
             g = gcd(self.model_rate, self.sample_rate)

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
+from skimage.color import rgb2gray
+from skimage.feature import hog
 
 from babelfuse.errors import BabelfuseError
+from babelfuse.features.image import HOG_EDGES, _hsv, _orientation_bins, to_size
 from babelfuse.features.registry import get_encoder
 
 
@@ -55,6 +59,101 @@ def test_classic_resizes_inputs_of_another_size_and_greyscale():
     assert features.shape == (2, encoder.dim)
     with pytest.raises(BabelfuseError, match="RGB"):
         encoder.encode([np.zeros((8, 8, 2), np.uint8)])
+
+
+def _reference_classic(image: np.ndarray, size: int) -> np.ndarray:
+    """The classic features as the original per-image code computed them (skimage HOG, PIL HSV)."""
+
+    def hist(bins, n, weights=None):
+        counts = np.bincount(bins, weights=weights, minlength=n)[:n].astype(np.float64)
+        return counts / counts.sum() if counts.sum() > 0 else counts
+
+    rgb = to_size(image, size)
+    grey = rgb2gray(rgb)
+    cell = size // 6
+    shape = hog(grey, 9, (cell, cell), (2, 2), block_norm="L2-Hys", feature_vector=True)
+    pixels = rgb.reshape(-1, 3)
+    rgb_hist = [hist(pixels[:, c].astype(np.int64) * 16 // 256, 16) for c in range(3)]
+    hsv = np.asarray(Image.fromarray(rgb).convert("HSV"), dtype=np.int64).reshape(-1, 3)
+    hsv_hist = [
+        hist(hsv[:, 0] * 18 // 256, 18, hsv[:, 1].astype(np.float64)),
+        hist(hsv[:, 1] * 8 // 256, 8),
+        hist(hsv[:, 2] * 8 // 256, 8),
+    ]
+    unit = rgb.astype(np.float32) / 255.0
+    moments = np.concatenate([unit.mean(axis=(0, 1)), unit.std(axis=(0, 1)), [grey.mean(), grey.std()]])
+    step = size // 4
+    layout = unit[: step * 4, : step * 4].reshape(4, step, 4, step, 3).mean(axis=(1, 3))
+    return np.concatenate([shape, *rgb_hist, *hsv_hist, moments, layout.ravel()]).astype(np.float32)
+
+
+def _structured_images(size: int, seed: int = 0) -> list[np.ndarray]:
+    """Flat, ramps, stripes, checkerboard, disc, smooth noise, raw noise, posterised noise (ties, exact
+    horizontal/vertical gradients, colours with equal channels), other sizes, greyscale and RGBA."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size]
+    ramp = np.stack([x * 255 // (size - 1), y * 255 // (size - 1), (x + y) * 255 // (2 * size - 2)], axis=2)
+    stripes = np.zeros((size, size, 3), np.uint8)
+    stripes[::7] = (250, 30, 90)
+    checker = (((x // 5 + y // 5) % 2) * 255).astype(np.uint8)
+    disc = np.where(
+        ((x - size / 2) ** 2 + (y - size / 3) ** 2 < (size / 4) ** 2)[:, :, None], (20, 200, 60), 240
+    )
+    smooth = np.kron(rng.integers(0, 256, (size // 8, size // 8, 3)), np.ones((8, 8, 1)))
+    images = [_flat((30, 60, 200), size), ramp, stripes, stripes.transpose(1, 0, 2), checker, disc, smooth]
+    images += [rng.integers(0, 256, (size, size, 3)) for _ in range(3)]
+    images += [
+        rng.integers(0, 4, (size, size, 3)) * 85,
+        np.repeat(rng.integers(0, 3, (size, size, 1)) * 120, 3, axis=2),
+    ]
+    images += [rng.integers(0, 256, (size + 13, size - 9, 3)), rng.integers(0, 256, (31, 47))]
+    images += [
+        rng.integers(0, 256, (size, size, 4)),
+        np.kron(rng.integers(0, 256, (6, 6)), np.ones((20, 20))),
+    ]
+    return [np.ascontiguousarray(image).astype(np.uint8) for image in images]
+
+
+@pytest.mark.parametrize("size", [96, 100, 42])
+def test_classic_equals_the_per_image_skimage_reference_and_is_batch_independent(size):
+    encoder = get_encoder("image", "classic", {"size": size})
+    images = _structured_images(size)
+    features = encoder.encode(images)
+    reference = np.stack([_reference_classic(image, size) for image in images])
+    assert features.shape == reference.shape == (len(images), encoder.dim)
+    np.testing.assert_allclose(features, reference, rtol=1e-5, atol=1e-6)  # HOG: skimage sums in float32
+    np.testing.assert_array_equal(features[:, 900:], reference[:, 900:])  # colour features: same arithmetic
+    one_at_a_time = np.concatenate([encoder.encode([image]) for image in images])
+    np.testing.assert_array_equal(features, one_at_a_time)
+    np.testing.assert_array_equal(features[3:], encoder.encode(images[3:]))
+
+
+def test_classic_hsv_lookup_is_pil_bit_for_bit():
+    grid = np.arange(0, 256, 3, dtype=np.uint8)  # 0 and 255, many equal-channel ties
+    colours = np.stack(np.meshgrid(grid, grid, grid, indexing="ij"), axis=-1).reshape(-1, 3)
+    colours = np.concatenate(
+        [colours, np.random.default_rng(1).integers(0, 256, (200_000, 3), dtype=np.uint8)]
+    )
+    pil = np.asarray(Image.fromarray(colours[None]).convert("HSV"))[0]
+    ours = np.stack(_hsv(*colours.T.copy()), axis=-1)
+    np.testing.assert_array_equal(ours, pil)
+
+
+def test_classic_orientation_bins_follow_skimage_rounding():
+    rng = np.random.default_rng(2)
+    g_col = rng.normal(size=400_000) * rng.choice([1e-3, 1.0], 400_000)
+    g_row = np.concatenate(
+        [
+            rng.normal(size=100_000),
+            np.zeros(100_000),  # horizontal: bin 0 whatever the sign of g_col
+            rng.normal(size=100_000) * 1e-17,  # rounds to 0 or 180 (no bin) or stays in bin 8
+            g_col[300_000:] * np.tan(np.deg2rad(rng.choice(HOG_EDGES, 100_000))),  # on (rounded) bin edges
+        ]
+    )
+    g_col[::1000] = 0.0  # vertical
+    skimage_bins = np.searchsorted(HOG_EDGES, np.rad2deg(np.arctan2(g_row, g_col)) % 180, side="right")
+    assert set(np.unique(skimage_bins)) == set(range(10))
+    np.testing.assert_array_equal(_orientation_bins(g_row, g_col), skimage_bins)
 
 
 def test_keras_application_random_init_is_reproducible_and_a_weights_file_round_trips(tmp_path):

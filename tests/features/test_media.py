@@ -6,6 +6,7 @@ import base64
 import io
 import struct
 import zlib
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import soundfile as sf
 from PIL import Image
 
 from babelfuse.errors import BabelfuseError
+from babelfuse.features import media
 from babelfuse.features.media import MediaLimits, decode_audio, decode_image, read_bytes
 
 
@@ -140,3 +142,231 @@ def test_corrupt_or_too_long_audio_raises_a_clear_error():
         decode_audio(_png(), 16_000)
     with pytest.raises(BabelfuseError, match="longer|limit"):
         decode_audio(_wav(np.zeros(8000, np.float32), 8000), 16_000, MediaLimits(audio_max_seconds=0.5))
+
+
+# --- fast paths: the same bits (or the same error) as the general path they short-cut ----------
+
+
+def _chunk(cid: bytes, body: bytes) -> bytes:
+    return cid + struct.pack("<I", len(body)) + body + b"\0" * (len(body) % 2)
+
+
+def _fmt(channels: int, rate: int, bits: int = 16, tag: int = 1, extra: bytes = b"") -> bytes:
+    align = channels * bits // 8
+    byte_rate = rate * align % 2**32
+    return _chunk(b"fmt ", struct.pack("<HHIIHH", tag, channels, rate, byte_rate, align, bits) + extra)
+
+
+def _riff(*chunks: bytes, size_error: int = 0) -> bytes:
+    body = b"WAVE" + b"".join(chunks)
+    return b"RIFF" + struct.pack("<I", len(body) + size_error) + body
+
+
+def _pcm16(frames: int, channels: int) -> bytes:
+    ints = np.random.default_rng(frames + channels).integers(-32768, 32768, (frames, channels), np.int16)
+    ints[:3] = np.array([[-32768], [32767], [0]], np.int16)[: len(ints)]  # both extremes and zero
+    return ints.astype("<i2").tobytes()
+
+
+def _sf_wav(channels: int, subtype: str, fmt: str = "WAV", rate: int = 16_000) -> bytes:
+    y = np.random.default_rng(channels).uniform(-1, 1, (3000, channels)).astype(np.float32)
+    buffer = io.BytesIO()
+    sf.write(buffer, y, rate, format=fmt, subtype=subtype)
+    return buffer.getvalue()
+
+
+def _outcome(decode, *args):
+    """An array's dtype, shape and bytes, or the error text: what "the same result" means here."""
+    try:
+        y = decode(*args)
+    except BabelfuseError as err:
+        return "error", str(err)
+    return y.dtype.str, y.shape, y.tobytes()
+
+
+def _general_audio(monkeypatch, data: bytes, rate: int, limits: MediaLimits):
+    """decode_audio with the PCM-16 fast path turned off: soundfile reads everything."""
+    with monkeypatch.context() as patched:
+        patched.setattr(media, "_pcm16_wav_layout", lambda data: None)
+        return _outcome(decode_audio, data, rate, limits)
+
+
+def _previous_decode_audio(data: bytes, sample_rate: int) -> np.ndarray:
+    """decode_audio before the fast paths, for valid clips: soundfile, numpy's channel mean, resample_poly."""
+    from scipy.signal import resample_poly
+
+    samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    mono = samples.mean(axis=1, dtype=np.float32)
+    if rate != sample_rate:
+        ratio = Fraction(sample_rate, rate).limit_denominator(1000)
+        mono = resample_poly(mono, ratio.numerator, ratio.denominator).astype(np.float32)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+PLAIN_WAVS = {
+    "mono 16k": _riff(_fmt(1, 16_000), _chunk(b"data", _pcm16(4000, 1))),
+    "stereo 44.1k": _riff(_fmt(2, 44_100), _chunk(b"data", _pcm16(4410, 2))),
+    "mono 22.05k": _riff(_fmt(1, 22_050), _chunk(b"data", _pcm16(2205, 1))),
+    "stereo 8k": _riff(_fmt(2, 8000), _chunk(b"data", _pcm16(800, 2))),
+    "one frame": _riff(_fmt(1, 16_000), _chunk(b"data", _pcm16(1, 1))),
+    "18-byte fmt": _riff(_fmt(1, 16_000, extra=b"\0\0"), _chunk(b"data", _pcm16(1600, 1))),
+    "odd LIST before data": _riff(
+        _fmt(1, 16_000), _chunk(b"LIST", b"INFOISFT\x05\0\0\0abcde"), _chunk(b"data", _pcm16(1600, 1))
+    ),
+    "JUNK before fmt": _riff(_chunk(b"JUNK", bytes(28)), _fmt(1, 16_000), _chunk(b"data", _pcm16(1600, 1))),
+    "fact with a wrong count": _riff(
+        _fmt(1, 16_000), _chunk(b"fact", struct.pack("<I", 7)), _chunk(b"data", _pcm16(1600, 1))
+    ),
+    "soundfile PCM_16": _sf_wav(2, "PCM_16"),
+}
+
+
+@pytest.mark.parametrize("name", list(PLAIN_WAVS))
+def test_plain_pcm16_wav_takes_the_numpy_path_and_gives_soundfiles_bits(monkeypatch, name):
+    data = PLAIN_WAVS[name]
+    assert media._pcm16_wav_layout(data) is not None
+    for rate in (16_000, 22_050):  # at the clip's rate or resampled
+        got = _outcome(decode_audio, data, rate, MediaLimits())
+        assert got == _general_audio(monkeypatch, data, rate, MediaLimits())
+        expected = _previous_decode_audio(data, rate)
+        assert got == (expected.dtype.str, expected.shape, expected.tobytes())
+
+
+_good = PLAIN_WAVS["mono 16k"]
+FALLBACK_WAVS = {
+    **{
+        f"{subtype} x{ch}": _sf_wav(ch, subtype) for subtype in ("PCM_24", "FLOAT", "PCM_U8") for ch in (1, 2)
+    },
+    "WAVEX PCM_16": _sf_wav(2, "PCM_16", "WAVEX"),
+    "FLAC": _sf_wav(2, "PCM_16", "FLAC", 22_050),
+    "chunk after data": _riff(_fmt(1, 16_000), _chunk(b"data", _pcm16(1600, 1)), _chunk(b"LIST", b"INFO")),
+    "unknown chunk": _riff(_fmt(1, 16_000), _chunk(b"abcd", b"1234"), _chunk(b"data", _pcm16(1600, 1))),
+    "fmt with an extension": _riff(_fmt(1, 16_000, extra=b"\2\0ab"), _chunk(b"data", _pcm16(1600, 1))),
+    "RIFF size too big": _riff(_fmt(1, 16_000), _chunk(b"data", _pcm16(1600, 1)), size_error=2),
+    "RIFF size too small": _riff(_fmt(1, 16_000), _chunk(b"data", _pcm16(1600, 1)), size_error=-2),
+    "data size too big": _good[:40] + struct.pack("<I", 8100) + _good[44:],
+    "data size too small": _good[:40] + struct.pack("<I", 7900) + _good[44:],
+    "partial frame": _riff(_fmt(2, 16_000), _chunk(b"data", _pcm16(1600, 2) + b"\1\2")),
+    "truncated": _good[:1001],
+    "truncated header": _good[:40],
+    "no data": _riff(_fmt(1, 16_000), _chunk(b"data", b"")),
+    "rate 0": _riff(_fmt(1, 0), _chunk(b"data", _pcm16(100, 1))),
+    "rate 2**31": _riff(_fmt(1, 2**31), _chunk(b"data", _pcm16(100, 1))),
+    "no channels": _riff(_fmt(0, 16_000), _chunk(b"data", _pcm16(100, 1))),
+    "1025 channels": _riff(_fmt(1025, 16_000), _chunk(b"data", _pcm16(10, 1025))),
+    "big-endian RIFX": b"RIFX" + _good[4:],
+}
+
+
+@pytest.mark.parametrize("name", list(FALLBACK_WAVS))
+def test_other_audio_goes_to_soundfile_with_the_same_result_or_error(monkeypatch, name):
+    data = FALLBACK_WAVS[name]
+    assert media._pcm16_wav_layout(data) is None
+    for limits in (MediaLimits(), MediaLimits(audio_max_seconds=0.05)):
+        assert _outcome(decode_audio, data, 16_000, limits) == _general_audio(
+            monkeypatch, data, 16_000, limits
+        )
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        (MediaLimits(audio_max_seconds=0.2), "0.2 s long, more than the limit of 0.2 s"),
+        (MediaLimits(audio_min_rate=20_000), "sample rate 16,000 Hz is outside 20,000-96,000 Hz"),
+        (MediaLimits(audio_max_channels=0), "audio has 1 channels; at most 0 are accepted"),
+    ],
+)
+def test_the_numpy_path_checks_the_header_limits_as_before(monkeypatch, limits, message):
+    data = _riff(_fmt(1, 16_000), _chunk(b"data", _pcm16(4000, 1)))  # 0.25 s
+    got = _outcome(decode_audio, data, 16_000, limits)
+    assert got == _general_audio(monkeypatch, data, 16_000, limits)
+    assert got[0] == "error" and message in got[1]
+
+
+def test_corrupted_wav_headers_give_the_same_result_as_soundfile(monkeypatch):
+    rng = np.random.default_rng(7)
+    for k in range(150):
+        data = bytearray(PLAIN_WAVS["odd LIST before data" if k % 2 else "stereo 8k"])
+        for at in rng.integers(0, 64, rng.integers(1, 4)):
+            data[at] = rng.integers(0, 256)
+        data = bytes(data[: len(data) if k % 3 else int(rng.integers(0, len(data)))])
+        assert _outcome(decode_audio, data, 16_000, MediaLimits()) == _general_audio(
+            monkeypatch, data, 16_000, MediaLimits()
+        ), k
+
+
+def test_mono_mix_is_numpys_mean_bit_for_bit():
+    specials = np.array([-0.0, 0.0, np.inf, -np.inf, 1e-45, -1e-45, 3.4e38, -3.4e38, 0.1], np.float32)
+    noise = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
+    for samples in (np.concatenate([specials, noise])[:, None], np.stack([noise, noise[::-1]], axis=1)):
+        assert media._mix_to_mono(samples).tobytes() == samples.mean(axis=1, dtype=np.float32).tobytes()
+
+
+def _previous_decode_image(data: bytes, size: int) -> np.ndarray:
+    """decode_image before the fast paths, for valid images: always exif_transpose, convert, resize."""
+    from PIL import ImageOps
+
+    with Image.open(io.BytesIO(data)) as img:
+        img.draft("RGB", (size, size))
+        img = ImageOps.exif_transpose(img)
+        rgb = img.convert("RGB") if img.mode == "RGB" else media._to_rgb(img)
+        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+        return np.asarray(rgb, dtype=np.uint8).copy()
+
+
+def _encoded(mode: str, fmt: str, width: int = 48, height: int = 32, **save) -> bytes:
+    pixels = np.random.default_rng(width).integers(0, 256, (height, width, 4), np.uint8)
+    img = Image.fromarray(pixels, "RGBA")
+    img = img.convert("L").convert(mode) if mode.startswith("I") else img.convert(mode)
+    buffer = io.BytesIO()
+    img.save(buffer, format=fmt, **save)
+    return buffer.getvalue()
+
+
+def _orientation(value: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = value
+    return exif.tobytes()
+
+
+_XMP = '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+IMAGES = {
+    "RGB PNG": _encoded("RGB", "PNG"),
+    "RGB PNG at the target size": _encoded("RGB", "PNG", 32, 32),
+    "RGBA PNG": _encoded("RGBA", "PNG"),
+    "L PNG": _encoded("L", "PNG"),
+    "P PNG with transparency": _encoded("P", "PNG", transparency=3),
+    "I;16 PNG": _encoded("I;16", "PNG"),
+    "RGB JPEG": _encoded("RGB", "JPEG"),
+    "RGBA WebP": _encoded("RGBA", "WEBP"),
+    **{
+        f"EXIF orientation {v} {fmt}": _encoded("RGB", fmt, exif=_orientation(v))
+        for v in (1, 3, 6, 8)
+        for fmt in ("JPEG", "PNG", "WEBP")
+    },
+    "XMP orientation JPEG": _encoded("RGB", "JPEG", xmp=_XMP.encode()),
+}
+
+
+@pytest.mark.parametrize("name", list(IMAGES))
+def test_decode_image_gives_the_previous_pipelines_bits(name):
+    data = IMAGES[name]
+    for size in (32, 96):
+        got = decode_image(data, size)
+        expected = _previous_decode_image(data, size)
+        assert got.dtype == expected.dtype and got.shape == expected.shape and got.flags.writeable
+        assert got.tobytes() == expected.tobytes()
+
+
+def test_exif_and_xmp_orientations_are_still_applied():
+    for data in (
+        IMAGES["EXIF orientation 6 JPEG"],
+        IMAGES["EXIF orientation 6 PNG"],
+        IMAGES["XMP orientation JPEG"],
+    ):
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            assert media._upright(img).size == (32, 48)  # 48x32 turned a quarter
+    with Image.open(io.BytesIO(IMAGES["RGB PNG"])) as img:
+        img.load()
+        assert media._upright(img) is img  # no EXIF or XMP: nothing to turn, nothing copied

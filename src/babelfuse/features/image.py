@@ -8,12 +8,14 @@ independent of how images are batched.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from babelfuse.errors import BabelfuseError
 from babelfuse.features.base import Encoder
@@ -22,15 +24,22 @@ from babelfuse.features.hf import load_pretrained
 log = logging.getLogger("babelfuse.features.image")
 
 HOG_CELLS = 6  # cells per side: the HOG part has the same dim whatever features.image.size is
+HOG_BINS = 9  # unsigned orientations of 20 degrees (odd: 90 degrees is inside the middle bin)
 RGB_BINS = 16
 HUE_BINS, SAT_BINS, VAL_BINS = 18, 8, 8
 GRID = 4  # mean colour on a GRID x GRID layout
+# Pixels computed together: enough to amortise numpy's per-call overhead, while a chunk's temporaries
+# (peak ~5 MB at 8 x 96 x 96) stay under glibc's trim threshold (twice the largest block freed so far:
+# >= 9 MB once _hsv_tables has run), so freed heap is reused, not handed back to the kernel and faulted
+# in again for every chunk (that doubled the time at 16 x 96 x 96)
+CHUNK_PIXELS = 8 * 96 * 96
+GREY_WEIGHTS = np.array([0.2125, 0.7154, 0.0721])  # skimage.color.rgb2gray's luminance
+HOG_EDGES = 180.0 / HOG_BINS * np.arange(1, HOG_BINS + 1)  # upper edges (degrees) of skimage's bins
+HOG_TANGENTS = np.tan(np.deg2rad(HOG_EDGES[: HOG_BINS // 2]))  # tan 20, 40, 60, 80 degrees
 
 
 def to_size(image: np.ndarray, size: int) -> np.ndarray:
     """An (H, W[, C]) image array as (size, size, 3) uint8 RGB (greyscale repeated, alpha dropped)."""
-    from PIL import Image
-
     arr = np.asarray(image)
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
@@ -45,7 +54,15 @@ def to_size(image: np.ndarray, size: int) -> np.ndarray:
 
 
 class ClassicImageEncoder(Encoder):
-    """HOG on greyscale (shape) + RGB and HSV histograms + a coarse colour layout: no model, no download."""
+    """HOG on greyscale (shape) + RGB and HSV histograms + a coarse colour layout: no model, no download.
+
+    Images are computed a chunk (about ``CHUNK_PIXELS`` pixels) at a time with numpy; every reduction
+    runs per image in a fixed order, so a row does not depend on the batch. The features are those of
+    the original per-image code (skimage ``rgb2gray`` + ``hog(orientations=9, pixels_per_cell=(cell,
+    cell), cells_per_block=(2, 2), block_norm="L2-Hys")``, PIL HSV, float32 numpy moments): equal
+    except for the HOG, which differs by ~1e-7 (skimage sums each cell in float32);
+    tests/features/test_image.py checks both against that code.
+    """
 
     modality = "image"
     id = "classic"
@@ -58,49 +75,219 @@ class ClassicImageEncoder(Encoder):
                 f"features.image.size={size} is too small for classic (needs >= {2 * HOG_CELLS})"
             )
         self.cell = self.size // HOG_CELLS
-        self.dim = int(self._one(np.zeros((self.size, self.size, 3), np.uint8)).shape[0])
+        self.dim = int(self._features(np.zeros((1, self.size, self.size, 3), np.uint8)).shape[1])
 
     def encode(self, batch: list[np.ndarray]) -> np.ndarray:
         out = np.zeros((len(batch), self.dim), dtype=np.float32)
-        for i, image in enumerate(batch):
-            out[i] = self._one(to_size(image, self.size))
+        chunk = max(1, CHUNK_PIXELS // (self.size * self.size))
+        for start in range(0, len(batch), chunk):
+            rgb = np.stack([to_size(image, self.size) for image in batch[start : start + chunk]])
+            out[start : start + len(rgb)] = self._features(rgb)
         return out
 
-    def _one(self, rgb: np.ndarray) -> np.ndarray:
-        from PIL import Image
-        from skimage.color import rgb2gray  # optional (scikit-image): only the classic image encoder
-        from skimage.feature import hog
-
-        grey = rgb2gray(rgb)
-        shape = hog(
-            grey,
-            orientations=9,
-            pixels_per_cell=(self.cell, self.cell),
-            cells_per_block=(2, 2),
-            block_norm="L2-Hys",
-            feature_vector=True,
-        )
-        pixels = rgb.reshape(-1, 3)
-        rgb_hist = [_hist(pixels[:, c].astype(np.int64) * RGB_BINS // 256, RGB_BINS) for c in range(3)]
-        hsv = np.asarray(Image.fromarray(rgb).convert("HSV"), dtype=np.int64).reshape(-1, 3)  # 0..255 each
-        hsv_hist = [
-            _hist(hsv[:, 0] * HUE_BINS // 256, HUE_BINS, hsv[:, 1].astype(np.float64)),
-            _hist(hsv[:, 1] * SAT_BINS // 256, SAT_BINS),
-            _hist(hsv[:, 2] * VAL_BINS // 256, VAL_BINS),
-        ]
-        unit = rgb.astype(np.float32) / 255.0
-        moments = np.concatenate([unit.mean(axis=(0, 1)), unit.std(axis=(0, 1)), [grey.mean(), grey.std()]])
-        step = self.size // GRID
-        layout = unit[: step * GRID, : step * GRID].reshape(GRID, step, GRID, step, 3).mean(axis=(1, 3))
-        parts = [shape, *rgb_hist, *hsv_hist, moments, layout.ravel()]
-        return np.concatenate(parts).astype(np.float32)
+    def _features(self, rgb: np.ndarray) -> np.ndarray:
+        """float32 (n, dim) features of (n, size, size, 3) uint8 images: HOG, RGB histograms, HSV
+        histograms, colour moments (RGB mean, RGB std, grey mean, grey std), the GRID x GRID layout."""
+        n = len(rgb)
+        grey = _grey(rgb)
+        unit = np.empty((self.size * self.size, n, 3), np.float32)  # pixel-major: one column per channel
+        np.divide(rgb.reshape(n, -1, 3).transpose(1, 0, 2), np.float32(255.0), out=unit)
+        colour = [_moments(unit, grey), _layout(unit.reshape(self.size, self.size, n, 3))]
+        del unit  # before the HOG's temporaries: a smaller peak (see CHUNK_PIXELS)
+        shape = _hog(grey, self.cell)
+        histograms = _histograms(*np.ascontiguousarray(np.moveaxis(rgb, -1, 0)))
+        return np.concatenate([shape, histograms, *colour], axis=1).astype(np.float32)
 
 
-def _hist(bins: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """A normalised histogram of precomputed bin indices (hue is weighted by saturation: grey has no hue)."""
-    counts = np.bincount(bins, weights=weights, minlength=n)[:n].astype(np.float64)
-    total = counts.sum()
-    return counts / total if total > 0 else counts
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    """float64 (n, H, W) luminance, bit for bit ``skimage.color.rgb2gray`` (img_as_float, then ``@``)."""
+    return np.multiply(rgb, 1.0 / 255, dtype=np.float64) @ GREY_WEIGHTS
+
+
+def _hog(grey: np.ndarray, cell: int) -> np.ndarray:
+    """(n, 900) HOG of (n, H, W) greyscale: 6 x 6 cells of ``cell`` pixels, 9 orientations, L2-Hys
+    normalised 2 x 2-cell blocks in skimage's order (block row, block col, cell row, cell col, bin)."""
+    hist = _hog_cell_histograms(grey, cell)  # (n, 6, 6, 9)
+    blocks = np.stack([hist[:, :-1, :-1], hist[:, :-1, 1:], hist[:, 1:, :-1], hist[:, 1:, 1:]], axis=3)
+    blocks = blocks.reshape(len(grey), -1, 4 * HOG_BINS)  # (n, 25 blocks, 36)
+    eps = 1e-5
+    out = blocks / np.sqrt(np.sum(blocks**2, axis=-1, keepdims=True) + eps**2)
+    out = np.minimum(out, 0.2)
+    out = out / np.sqrt(np.sum(out**2, axis=-1, keepdims=True) + eps**2)
+    return out.reshape(len(grey), -1)
+
+
+def _hog_cell_histograms(grey: np.ndarray, cell: int) -> np.ndarray:
+    """(n, 6, 6, 9) per-cell orientation histograms as skimage's ``hog_histograms`` computes them:
+    gradient magnitudes summed per cell and orientation bin over the top-left 6 cell x 6 cell pixels,
+    divided by the cell area."""
+    n, side = len(grey), cell * HOG_CELLS
+    g_row, g_col = _gradients(grey, side)
+    bins = _orientation_bins(g_row, g_col)
+    magnitude = g_row * g_row
+    magnitude += g_col * g_col
+    np.sqrt(magnitude, out=magnitude)
+    slots = HOG_BINS + 1  # slot HOG_BINS collects the pixels skimage puts in no bin
+    cell_of = np.arange(side) // cell
+    index = (cell_of[:, None] * HOG_CELLS + cell_of[None, :]) * slots + bins
+    index += np.arange(n)[:, None, None] * (HOG_CELLS * HOG_CELLS * slots)
+    sums = np.bincount(index.ravel(), weights=magnitude.ravel(), minlength=n * HOG_CELLS * HOG_CELLS * slots)
+    return sums.reshape(n, HOG_CELLS, HOG_CELLS, slots)[..., :HOG_BINS] / (cell * cell)
+
+
+def _gradients(grey: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """skimage's HOG gradients (row, column) of (n, H, W) greyscale on its top-left side x side pixels:
+    central differences, 0 on the image border."""
+    n, size = grey.shape[:2]
+    last = min(side, size - 1)  # rows (columns) 1 .. last - 1 have both neighbours
+    g_row = np.empty((n, side, side))
+    g_col = np.empty((n, side, side))
+    g_row[:, [0, *range(last, side)], :] = 0.0
+    g_col[:, :, [0, *range(last, side)]] = 0.0
+    np.subtract(grey[:, 2 : last + 1, :side], grey[:, : last - 1, :side], out=g_row[:, 1:last, :])
+    np.subtract(grey[:, :side, 2 : last + 1], grey[:, :side, : last - 1], out=g_col[:, :, 1:last])
+    return g_row, g_col
+
+
+def _orientation_bins(g_row: np.ndarray, g_col: np.ndarray) -> np.ndarray:
+    """uint8 orientation bin 0..9 of each gradient as skimage's: i when 20 i <= orientation < 20 (i + 1)
+    for orientation = ``rad2deg(arctan2(g_row, g_col)) % 180``; 9 when that rounds to 180 (no bin).
+
+    Without arctan2: the angle a in [0, 90] of (|g_col|, |g_row|) passes 20 k degrees when
+    |g_row| >= tan(20 k) |g_col|; the orientation is a (bin c) or, when the signs differ, 180 - a
+    (bin 8 - c). Gradients within 1e-9 of a bin edge (horizontal ones too, where rounding decides
+    between bins 0, 8 and none) take skimage's formula itself, so rounding never makes the two differ.
+    """
+    across = np.abs(g_row)
+    along = np.abs(g_col)
+    tolerance = across + along
+    tolerance *= 1e-9
+    near = across <= tolerance
+    bins = np.zeros(g_row.shape, np.uint8)
+    for tangent in HOG_TANGENTS:
+        edge = tangent * along
+        bins += across >= edge
+        edge -= across
+        near |= np.abs(edge, out=edge) <= tolerance
+    mirrored = ((g_row < 0) != (g_col < 0)).view(np.uint8)
+    bins += mirrored * (HOG_BINS - 1 - 2 * bins)
+    near = np.flatnonzero(near)
+    if near.size:
+        orientation = np.rad2deg(np.arctan2(g_row.ravel()[near], g_col.ravel()[near])) % 180
+        bins.ravel()[near] = np.searchsorted(HOG_EDGES, orientation, side="right")
+    return bins
+
+
+def _histograms(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(n, 3 * 16 + 18 + 8 + 8) normalised histograms of (n, H, W) uint8 channels: R, G, B, then PIL's
+    HSV: hue weighted by saturation (grey has no hue), saturation, value. Value v is in bin
+    v * bins // 256."""
+    n, pixels = len(r), r[0].size
+    code = _coarse(r, RGB_BINS)
+    for channel in (g, b):
+        code *= RGB_BINS
+        code += _coarse(channel, RGB_BINS)
+    joint = _counts(code, RGB_BINS**3).reshape(n, RGB_BINS, RGB_BINS, RGB_BINS)
+    rgb_counts = [joint.sum(axis=(2, 3)), joint.sum(axis=(1, 3)), joint.sum(axis=(1, 2))]
+    hue, sat, value = _hsv(r, g, b)
+    hue_sat = _counts((_coarse(hue, HUE_BINS) << 8) | sat, HUE_BINS * 256).reshape(n, HUE_BINS, 256)
+    hue_weight = hue_sat @ np.arange(256.0)  # each pixel counts its saturation in its hue bin
+    hue_total = hue_weight.sum(axis=1, keepdims=True)
+    parts = [
+        np.concatenate(rgb_counts, axis=1) / pixels,
+        np.divide(hue_weight, hue_total, out=np.zeros_like(hue_weight), where=hue_total > 0),
+        hue_sat.sum(axis=1) @ _bin_matrix(SAT_BINS) / pixels,
+        _counts(_coarse(value, VAL_BINS), VAL_BINS) / pixels,
+    ]
+    return np.concatenate(parts, axis=1)
+
+
+def _coarse(values: np.ndarray, bins: int) -> np.ndarray:
+    """uint16 bin v * bins // 256 of uint8 values v."""
+    return (values.astype(np.uint16) * bins) >> 8
+
+
+def _counts(codes: np.ndarray, size: int) -> np.ndarray:
+    """float64 (n, size): per image, how many of its (n, ...) integer ``codes`` (0 <= code < size) are
+    each code; exact whatever the order."""
+    n = len(codes)
+    index = codes.reshape(n, -1) + np.arange(n)[:, None] * size
+    return np.bincount(index.ravel(), minlength=n * size).reshape(n, size).astype(np.float64)
+
+
+def _bin_matrix(bins: int) -> np.ndarray:
+    """(256, bins) 0/1 matrix sending value v to bin v * bins // 256."""
+    return (np.arange(256)[:, None] * bins // 256 == np.arange(bins)).astype(np.float64)
+
+
+def _hsv(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PIL's ``convert("HSV")`` of uint8 channels, bit for bit: (hue, saturation, value) uint8, the
+    first two looked up in :func:`_hsv_tables` (hue by max channel and distances below the max,
+    saturation by max and max - min)."""
+    hue_table, sat_table = _hsv_tables()
+    value = np.maximum(np.maximum(r, g), b)
+    dr, dg, db = value - r, value - g, value - b
+    r_max, g_max = dr == 0, dg == 0
+    b_max = ~(r_max | g_max)
+    key = (~r_max).astype(np.int32)  # branch: 0 r is the max, 1 g is (r is not), 2 b is
+    key += b_max
+    key <<= 8
+    key |= dr + dg * r_max  # r max: dg, else dr
+    key <<= 8
+    key |= db + (dg - db) * b_max  # b max: dg, else db (uint8 wraps back)
+    sat_key = value.astype(np.int32) << 8
+    sat_key |= np.maximum(np.maximum(dr, dg), db)
+    return np.take(hue_table, key), np.take(sat_table, sat_key), value
+
+
+@functools.cache
+def _hsv_tables() -> tuple[np.ndarray, np.ndarray]:
+    """PIL's HSV hue and saturation as uint8 lookup tables, filled by PIL itself.
+
+    PIL's hue depends only on which channel is the maximum (r first, then g, then b) and on how far
+    r, g, b are below it: ``hue[branch << 16 | first << 8 | second]`` for branch 0 (r max; first,
+    second = dg, db), 1 (g max; dr, db) and 2 (b max; dr, dg). Its saturation depends only on the
+    maximum and max - min: ``sat[max << 8 | max - min]``.
+    """
+    first, second = (a.ravel() for a in np.meshgrid(np.arange(256), np.arange(256), indexing="ij"))
+    top = np.full_like(first, 255)
+    cases = [
+        (top, top - first, top - second),
+        (top - first, top, top - second),
+        (top - first, top - second, top),
+    ]
+    hue = _pil_hsv(np.concatenate([np.stack(case, axis=-1) for case in cases]))[:, 0]
+    spread = np.minimum(second, first)  # (max, max - spread, max - spread); spread > max does not occur
+    sat = _pil_hsv(np.stack([first, first - spread, first - spread], axis=-1))[:, 1]
+    return hue, sat
+
+
+def _pil_hsv(rgb: np.ndarray) -> np.ndarray:
+    """PIL's HSV (uint8, 0..255 each) of an (..., 3) RGB array."""
+    flat = np.ascontiguousarray(rgb, dtype=np.uint8).reshape(1, -1, 3)
+    return np.asarray(Image.fromarray(flat).convert("HSV")).reshape(rgb.shape)
+
+
+def _moments(unit: np.ndarray, grey: np.ndarray) -> np.ndarray:
+    """(n, 8): mean and standard deviation of each RGB channel of pixel-major (H * W, n, 3) float32
+    ``unit`` (summed pixel by pixel in float32, as numpy reduces one (H, W, 3) image), then those of
+    the (n, H, W) greyscale."""
+    n = len(grey)
+    columns = unit.reshape(-1, n * 3)
+    flat = grey.reshape(n, -1)
+    rgb_moments = [columns.mean(axis=0).reshape(n, 3), columns.std(axis=0).reshape(n, 3)]
+    return np.concatenate([*rgb_moments, flat.mean(axis=1)[:, None], flat.std(axis=1)[:, None]], axis=1)
+
+
+def _layout(unit: np.ndarray) -> np.ndarray:
+    """(n, GRID * GRID * 3) mean colour of each cell of a GRID x GRID grid (row-major) of (H, W, n, 3)
+    float32 ``unit``, summed row by row in float32 as numpy reduces one image's cell."""
+    size, _, n, _ = unit.shape
+    step = size // GRID
+    cells = unit[: step * GRID, : step * GRID].reshape(GRID, step, GRID, step, n * 3)
+    columns = np.ascontiguousarray(cells.transpose(1, 3, 0, 2, 4)).reshape(step * step, -1)
+    means = columns.mean(axis=0).reshape(GRID, GRID, n, 3)
+    return means.transpose(2, 0, 1, 3).reshape(n, -1)
 
 
 class KerasAppImageEncoder(Encoder):

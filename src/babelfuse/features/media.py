@@ -12,6 +12,7 @@ import base64
 import binascii
 import io
 import re
+import struct
 from dataclasses import dataclass, fields
 from fractions import Fraction
 from pathlib import Path
@@ -27,6 +28,14 @@ IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP")
 _MAX_RESAMPLE_DENOMINATOR = 1000  # keeps the polyphase filter small whatever the declared rate
 _BASE64_CHARS = re.compile(r"^[A-Za-z0-9+/_-]*={0,2}$")
 _MAX_PATH_CHARS = 4096
+_RIFF_HEADER = struct.Struct("<4sI4s")  # b"RIFF", size of the rest, b"WAVE"
+_RIFF_CHUNK = struct.Struct("<4sI")  # id, size (then the body, padded to an even size)
+_WAV_FORMAT = struct.Struct("<HHIIHH")  # format tag, channels, rate, byte rate, block align, bits
+_WAVE_FORMAT_PCM = 1
+_WAV_METADATA_CHUNKS = frozenset({b"LIST", b"JUNK", b"fact"})  # read past by libsndfile (tested)
+_SNDFILE_MAX_CHANNELS = 1024  # libsndfile opens no WAV with more channels
+# where Pillow's getexif() finds an EXIF orientation (TIFF tags aside: not one of IMAGE_FORMATS)
+_ORIENTATION_INFO = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
 
 
 @dataclass(frozen=True)
@@ -139,16 +148,16 @@ def read_bytes(source: str | bytes | bytearray | Path, root: Path | None, max_by
 
 def decode_image(data: bytes, size: int, limits: MediaLimits = MediaLimits()) -> np.ndarray:
     """Encoded PNG/JPEG/WebP bytes -> (size, size, 3) uint8 RGB; transparency is composited on white."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as img:
             check_image_header(*img.size, img.format, limits)
             img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale when much larger than needed
             img.load()
-            img = ImageOps.exif_transpose(img)
-            rgb = _to_rgb(img)
-            rgb = rgb.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+            rgb = _to_rgb(_upright(img))
+            if rgb.size != (size, size):  # resizing to its own size would only copy it
+                rgb = rgb.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
             return np.asarray(rgb, dtype=np.uint8).copy()
     except BabelfuseError:
         raise
@@ -167,32 +176,117 @@ def decode_audio(data: bytes, sample_rate: int, limits: MediaLimits = MediaLimit
 
     The header is checked first (:func:`check_audio_header`); at most ``limits.audio_max_frames``
     frames are ever read, whatever the header claims; resampling uses a ratio with a small
-    denominator, so its filter stays small for any accepted rate.
+    denominator, so its filter stays small for any accepted rate. A plain PCM-16 WAV is read with
+    numpy (:func:`_pcm16_wav_layout`), to the samples soundfile gives for it; the rest by soundfile.
     """
-    import soundfile as sf
-    from scipy.signal import resample_poly  # slow to import: only this path needs it
+    layout = _pcm16_wav_layout(data)
+    if layout is not None:
+        source_rate, samples = _read_pcm16(data, layout, limits)
+    else:
+        source_rate, samples = _read_soundfile(data, limits)
+    if samples.shape[0] > int(limits.audio_max_seconds * source_rate):
+        raise BabelfuseError(f"audio is longer than the limit of {limits.audio_max_seconds:g} s")
+    if samples.size == 0:
+        raise BabelfuseError("audio contains no samples")
+    mono = _mix_to_mono(samples)
+    if not np.all(np.isfinite(mono)):
+        raise BabelfuseError("audio contains NaN or infinite samples")
+    if source_rate != sample_rate:
+        from scipy.signal import resample_poly  # slow to import: only resampling needs it
+
+        ratio = Fraction(int(sample_rate), source_rate).limit_denominator(_MAX_RESAMPLE_DENOMINATOR)
+        mono = resample_poly(mono, ratio.numerator, ratio.denominator).astype(np.float32)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _read_soundfile(data: bytes, limits: MediaLimits) -> tuple[int, np.ndarray]:
+    """``(rate, (frames, channels) float32)`` by soundfile: header checked, at most the limit + 1 frames read."""
+    import soundfile as sf  # loads libsndfile: only audio that is not plain PCM-16 WAV needs it
 
     try:
         with sf.SoundFile(io.BytesIO(data)) as handle:
             source_rate, channels = int(handle.samplerate), int(handle.channels)
             check_audio_header(source_rate, channels, max(int(handle.frames), 0), limits)
             cap = int(limits.audio_max_seconds * source_rate)
-            samples = handle.read(frames=cap + 1, dtype="float32", always_2d=True)
+            return source_rate, handle.read(frames=cap + 1, dtype="float32", always_2d=True)
     except BabelfuseError:
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError) as err:
         raise BabelfuseError(f"cannot decode audio ({len(data):,} bytes): {_clean(err)}") from None
-    if samples.shape[0] > cap:
-        raise BabelfuseError(f"audio is longer than the limit of {limits.audio_max_seconds:g} s")
-    if samples.size == 0:
-        raise BabelfuseError("audio contains no samples")
-    mono = samples.mean(axis=1, dtype=np.float32)
-    if not np.all(np.isfinite(mono)):
-        raise BabelfuseError("audio contains NaN or infinite samples")
-    if source_rate != sample_rate:
-        ratio = Fraction(int(sample_rate), source_rate).limit_denominator(_MAX_RESAMPLE_DENOMINATOR)
-        mono = resample_poly(mono, ratio.numerator, ratio.denominator).astype(np.float32)
-    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _read_pcm16(
+    data: bytes, layout: tuple[int, int, int, int], limits: MediaLimits
+) -> tuple[int, np.ndarray]:
+    """What :func:`_read_soundfile` returns for a plain PCM-16 WAV (``layout`` from :func:`_pcm16_wav_layout`).
+
+    libsndfile turns 16-bit samples into floats as ``float(x) * (1 / 0x8000)``: exact in float32,
+    so numpy gives the same bits.
+    """
+    rate, channels, offset, frames = layout
+    check_audio_header(rate, channels, frames, limits)
+    count = min(frames, int(limits.audio_max_seconds * rate) + 1)  # as soundfile's read(frames=cap + 1)
+    ints = np.frombuffer(data, "<i2", count=count * channels, offset=offset).reshape(count, channels)
+    return rate, np.multiply(ints, np.float32(1 / 0x8000), dtype=np.float32)
+
+
+def _pcm16_wav_layout(data: bytes) -> tuple[int, int, int, int] | None:
+    """``(rate, channels, data offset, frames)`` of a plain PCM-16 WAV; None for anything else.
+
+    Plain: a ``RIFF`` size that matches the file, one ``fmt `` chunk (16 bytes, or 18 with an empty
+    extension), then only LIST/JUNK/fact chunks before a ``data`` chunk that ends the file. Anything
+    else (other encodings, WAVE_FORMAT_EXTENSIBLE, chunks after the data, sizes that disagree with
+    the file) is None: soundfile decodes it, or refuses it with its own error, as before.
+    """
+    if len(data) < _RIFF_HEADER.size:
+        return None
+    riff, riff_size, wave = _RIFF_HEADER.unpack_from(data)
+    if riff != b"RIFF" or wave != b"WAVE" or riff_size + 8 != len(data):
+        return None
+    pos, fmt = _RIFF_HEADER.size, None
+    while pos + _RIFF_CHUNK.size <= len(data):
+        chunk, size = _RIFF_CHUNK.unpack_from(data, pos)
+        pos += _RIFF_CHUNK.size
+        if pos + size > len(data):
+            return None
+        if chunk == b"data":
+            return _pcm16_data_layout(fmt, pos, size, len(data))
+        plain_fmt = size == 16 or (size == 18 and data[pos + 16 : pos + 18] == b"\0\0")
+        if chunk == b"fmt " and fmt is None and plain_fmt:
+            fmt = _WAV_FORMAT.unpack_from(data, pos)
+        elif chunk not in _WAV_METADATA_CHUNKS:
+            return None
+        pos += size + (size & 1)  # chunks are padded to an even size
+    return None
+
+
+def _pcm16_data_layout(
+    fmt: tuple[int, ...] | None, offset: int, size: int, total: int
+) -> tuple[int, int, int, int] | None:
+    """The layout of a ``data`` chunk (see :func:`_pcm16_wav_layout`) when ``fmt`` is consistent 16-bit PCM."""
+    if fmt is None:
+        return None
+    tag, channels, rate, byte_rate, block_align, bits = fmt
+    if tag != _WAVE_FORMAT_PCM or bits != 16:
+        return None
+    if not (1 <= channels <= _SNDFILE_MAX_CHANNELS and rate >= 1):
+        return None  # libsndfile refuses the header: soundfile raises its own error
+    if block_align != 2 * channels or byte_rate != rate * block_align:
+        return None  # (a 32-bit byte rate also keeps the rate below 2**31, libsndfile's other bound)
+    if size == 0 or size % block_align or offset + size != total:
+        return None
+    return rate, channels, offset, size // block_align
+
+
+def _mix_to_mono(samples: np.ndarray) -> np.ndarray:
+    """``samples.mean(axis=1, dtype=np.float32)``, bit for bit.
+
+    For one channel that mean is the channel plus 0.0 (checked on all 2**32 float32 values; -0.0
+    becomes 0.0), several times cheaper than numpy's reduction over an axis of length 1.
+    """
+    if samples.shape[1] == 1:
+        return samples[:, 0] + np.float32(0.0)
+    return samples.mean(axis=1, dtype=np.float32)
 
 
 def _resolve(text: str, root: Path | None) -> Path:
@@ -243,10 +337,26 @@ def _check_size(n_bytes: int, max_bytes: int, what: str) -> None:
         )
 
 
+def _upright(img):
+    """The image turned as its EXIF orientation says (``ImageOps.exif_transpose``).
+
+    Pillow reads an orientation only from the ``info`` entries named in ``_ORIENTATION_INFO``:
+    without any of them there is none to apply, and the image itself is returned
+    (``exif_transpose`` would return a copy).
+    """
+    from PIL import ImageOps
+
+    if not any(key in img.info for key in _ORIENTATION_INFO):
+        return img
+    return ImageOps.exif_transpose(img)
+
+
 def _to_rgb(img):
-    """Any PIL mode -> RGB; alpha (also palette transparency) is composited on white."""
+    """Any PIL mode -> RGB (an RGB image itself); alpha (also palette transparency) is composited on white."""
     from PIL import Image
 
+    if img.mode == "RGB":
+        return img  # convert("RGB") would only copy it
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:

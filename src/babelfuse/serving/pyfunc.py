@@ -124,12 +124,30 @@ class Predictor:
         return MediaContext(self.languages, self.limits, size, rate, {m: self.encoders[m] for m in MEDIA})
 
     def decode(self, frame: pd.DataFrame) -> Decoded:
-        """Check and decode every row and encode its media: split over the pool when the batch is large."""
+        """Check and decode every row and encode its media: split over the pool when the batch is large
+        (the texts are then encoded here while the workers run)."""
         rows = frame.to_dict("records")
         ctx, root = self.media_context(), self.root()
         if self.pool is not None and self.pool.wanted(len(rows)):
-            return self.pool.run(ctx, root, rows)
+            texts: dict[int, np.ndarray | str] = {}
+            decoded = self.pool.run(ctx, root, rows, meanwhile=lambda: texts.update(self.encode_texts(rows)))
+            decoded.texts = texts
+            return decoded
         return media_pool.decode_and_encode(ctx, root, 0, rows)
+
+    def encode_texts(self, rows: list[dict[str, Any]]) -> dict[int, np.ndarray | str]:
+        """Text vectors of the rows whose text passes :func:`inputs.check_text`, by row number (the
+        row may still fail its other checks; then its vector goes unused)."""
+        texts: dict[int, str] = {}
+        for i, row in enumerate(rows):
+            try:
+                text = inputs.check_text(i, row.get("text"), self.limits)
+            except PostError:
+                continue
+            if text is not None:
+                texts[i] = text
+        vectors = media_pool.encode_each(self.encoders["text"], list(texts.values()))
+        return dict(zip(texts, vectors, strict=True))
 
     def model_inputs(self, decoded: Decoded) -> tuple[dict[str, np.ndarray], list[int]]:
         """Model inputs ``{text, image, audio, mask}`` of the posts that decoded and encoded, scaled like
@@ -137,11 +155,15 @@ class Predictor:
         posts = decoded.posts
         raw = {**decoded.media, "text": np.zeros((len(posts), self.encoders["text"].dim), np.float32)}
         texts = [i for i, p in enumerate(posts) if p is not None and p.text is not None]
-        for i, vector in zip(texts, media_pool.encode_each(self.encoders["text"], [posts[i].text for i in texts]), strict=True):  # fmt: skip
-            if isinstance(vector, str):
-                decoded.errors[i], posts[i] = (i, "post", vector), None
+        vectors = dict(decoded.texts or {})
+        missing = [i for i in texts if i not in vectors]
+        encoded = media_pool.encode_each(self.encoders["text"], [posts[i].text for i in missing])
+        vectors.update(zip(missing, encoded, strict=True))
+        for i in texts:
+            if isinstance(vectors[i], str):
+                decoded.errors[i], posts[i] = (i, "post", vectors[i]), None
             else:
-                raw["text"][i] = vector
+                raw["text"][i] = vectors[i]
         ok = [i for i, p in enumerate(posts) if p is not None]
         present = {"text": np.array([posts[i].text is not None for i in ok], dtype=bool)}
         present.update({m: decoded.present[ok, j] for j, m in enumerate(MEDIA)})

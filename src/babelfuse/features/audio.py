@@ -298,14 +298,6 @@ def _cepstral_stats(logmel: np.ndarray, n_mfcc: int) -> np.ndarray:
     return np.concatenate([*parts, d1.std(axis=1), d2.std(axis=1)])
 
 
-def _pitch(y: np.ndarray, sr: float, frame_length: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
-    """F0 (Hz) and periodicity of every centred frame of ``y`` (see :func:`_nccf_pitch`)."""
-    import librosa  # heavy (numba): only the audio encoders need it
-
-    frames = librosa.util.frame(np.pad(y, frame_length // 2), frame_length=frame_length, hop_length=hop).T
-    return _nccf_pitch(frames, sr)
-
-
 def _nccf_pitch(frames: np.ndarray, sr: float) -> tuple[np.ndarray, np.ndarray]:
     """F0 (Hz) and periodicity of each frame, from one normalised autocorrelation per frame.
 

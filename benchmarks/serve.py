@@ -139,6 +139,26 @@ def with_mix(posts: pd.DataFrame, mix: tuple[str, ...]) -> pd.DataFrame:
     return out
 
 
+def cpu_ticks() -> list[int] | None:
+    """This machine's CPU time so far (/proc/stat: busy and idle jiffies of all cores), None off Linux."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:9]]
+    except OSError:
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait
+    return [sum(fields) - idle, idle]
+
+
+def busy_share(before: list[int] | None) -> float | None:
+    """Share of all cores' time spent busy since ``before`` (1.0: every core busy the whole time)."""
+    after = cpu_ticks()
+    if before is None or after is None or sum(after) == sum(before):
+        return None
+    busy, idle = after[0] - before[0], after[1] - before[1]
+    return round(busy / (busy + idle), 3)
+
+
 def percentile_ms(values: list[float], q: float) -> float:
     return round(1000 * float(np.percentile(values, q)), 1)
 
@@ -235,14 +255,15 @@ def http_benchmark(url: str, frame: pd.DataFrame, singles: int, batches: int, co
     batch = request_body(frame)
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(lambda _: invoke(url, batch), range(concurrency)))
-        t = time.perf_counter()
+        t, ticks = time.perf_counter(), cpu_ticks()
         latencies = list(pool.map(lambda _: invoke(url, batch), range(batches)))
-        wall = time.perf_counter() - t
+        wall, busy = time.perf_counter() - t, busy_share(ticks)
     return {
         "single_p50_ms": percentile_ms(times, 50),
         "single_p95_ms": percentile_ms(times, 95),
         "batch_posts_per_s": round(batches * len(frame) / wall, 1),
         "batch_p50_s": round(float(np.median(latencies)), 2),
+        "cores_busy": busy,  # all of this machine's cores, client included
         "request_mb": round(len(batch) / 1e6, 1),
     }
 
@@ -258,6 +279,7 @@ def pyfunc_benchmark(loaded, frame: pd.DataFrame, singles: int, batches: int) ->
         if i >= 5:
             times.append(time.perf_counter() - t)
     batch_times = []
+    ticks = cpu_ticks()
     for _ in range(batches):
         t = time.perf_counter()
         out = loaded.predict(frame)
@@ -267,6 +289,7 @@ def pyfunc_benchmark(loaded, frame: pd.DataFrame, singles: int, batches: int) ->
         "single_p50_ms": percentile_ms(times, 50),
         "single_p95_ms": percentile_ms(times, 95),
         "batch_posts_per_s": round(len(frame) / float(np.median(batch_times)), 1),
+        "cores_busy": busy_share(ticks),
         "per_post_ms_in_batch": stage_breakdown(predictor, frame),
     }
 
@@ -284,13 +307,24 @@ def parse_args() -> argparse.Namespace:
         "--http",
         default="",
         help="also serve the pyfunc with `mlflow models serve --workers N` for each N given (e.g. 1,2) and "
-        "load it over HTTP on 127.0.0.1 (N client threads for batches)",
+        "load it over HTTP on 127.0.0.1 (N client threads for batches unless --clients)",
     )
     ap.add_argument(
         "--media-processes",
         type=int,
         default=None,
         help="media worker processes per loaded model (default: params.yaml register.media_processes; 0: none)",
+    )
+    ap.add_argument(
+        "--clients",
+        type=int,
+        default=0,
+        help="client threads sending batches to each server (default: one per server worker)",
+    )
+    ap.add_argument(
+        "--no-keep-freed-memory",
+        action="store_true",
+        help="serving processes return freed memory to the system (params.yaml register.keep_freed_memory off)",
     )
     ap.add_argument("--no-pyfunc", action="store_true", help="skip the in-process pyfunc timings")
     ap.add_argument("--out", type=Path, default=Path("reports/benchmarks/serve.json"))
@@ -346,6 +380,7 @@ def main() -> None:
         )
         processes = register["media_processes"] if args.media_processes is None else args.media_processes
         config["media_pool"] = {"processes": processes, "min_posts": register["media_pool_min_posts"]}
+        config["keep_freed_memory"] = register["keep_freed_memory"] and not args.no_keep_freed_memory
         t = time.perf_counter()
         saved = bundle.save_pyfunc(Path(tmp) / "pyfunc", model, scalers, temperature, config)
         loaded = None if args.no_pyfunc else mlflow.pyfunc.load_model(str(saved))
@@ -360,8 +395,9 @@ def main() -> None:
             proc, url = start_server(saved, n, args.out.parent / f"serve_http_{n}.log")
             try:
                 for name, mix in mixes.items():
-                    key = f"workers={n} {name}"
-                    http[key] = http_benchmark(url, with_mix(posts, mix), args.single, args.batches, n)
+                    clients = args.clients or n
+                    key = f"workers={n} clients={clients} {name}"
+                    http[key] = http_benchmark(url, with_mix(posts, mix), args.single, args.batches, clients)
                     print(f"http {key:<28} {http[key]}", flush=True)
             finally:
                 stop_server(proc)
@@ -374,6 +410,7 @@ def main() -> None:
         "audio_encoder_version": get_encoder_cached("audio", features["audio"]).version,
         "text_threads": config["features"]["text"].get("threads", "encoder default"),
         "media_pool": config["media_pool"],
+        "keep_freed_memory": config["keep_freed_memory"],
         # set: overrides media_pool.processes in every loaded model (pyfunc and servers)
         "BABELFUSE_MEDIA_PROCESSES": os.environ.get("BABELFUSE_MEDIA_PROCESSES"),
         "load_seconds": round(load_s, 1),

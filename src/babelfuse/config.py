@@ -382,6 +382,8 @@ class RegisterConfig(Section):
     # Worker processes that decode and encode media of large requests (0: all in the serving process).
     media_processes: Annotated[int, Field(ge=0)] = 2
     media_pool_min_posts: PositiveInt = 32
+    # Serving processes keep the memory they free (glibc): big requests skip page faults (serving/memory.py).
+    keep_freed_memory: bool = True
     # Folder the served model appends request metadata to (Parquet; never media); None = no log.
     inference_log: str | None = None
 

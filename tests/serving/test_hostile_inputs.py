@@ -127,6 +127,35 @@ def test_json_bodies_with_too_many_rows_or_levels_are_refused_before_parsing() -
     assert inputs.body_problem(tricky.encode(), "application/json", Limits(max_rows=1)) is None
 
 
+def _outside_by_split(data: bytes, json_escapes: bool) -> bytes:
+    """The body without its strings, the plain way: drop JSON escapes, split on quotes, keep even pieces."""
+    if json_escapes:
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    return b" ".join(data.split(b'"')[0::2])
+
+
+def test_the_skeleton_outside_strings_matches_splitting_on_quotes() -> None:
+    """``body_problem`` slices between quotes instead of copying the body; on random bodies of quotes,
+    backslashes and separators it keeps what the split keeps (backslashes aside: they are never
+    counted), so the row and depth bounds see the same structure."""
+    rng = np.random.default_rng(0)
+    alphabet = [b'"', b"\\", b",", b"[", b"]", b"{", b"}", b"a", b"QUJD", b" "]
+    for _ in range(3000):
+        data = b"".join(rng.choice(alphabet, size=int(rng.integers(0, 40)), p=[0.2, 0.1] + [0.0875] * 8))
+        codes = np.frombuffer(data, np.uint8)
+        quotes = np.flatnonzero(codes == ord('"'))
+        for json_escapes in (True, False):
+            got = inputs._outside_strings(data, codes, quotes, json_escapes)
+            want = _outside_by_split(data, json_escapes)
+            assert got.replace(b"\\", b"") == want.replace(b"\\", b""), (data, json_escapes)
+    media_body = json.dumps(
+        {"dataframe_split": {"columns": ["text", "audio"], "data": [["\u00e9t\u00e9", "QUJD" * 1000]]}}
+    )
+    codes = np.frombuffer(media_body.encode(), np.uint8)
+    quotes = np.flatnonzero(codes == ord('"'))
+    assert b"QUJD" not in inputs._outside_strings(media_body.encode(), codes, quotes, True)
+
+
 def test_csv_and_parquet_bodies_are_bounded_by_lines_and_the_parquet_footer() -> None:
     limits = Limits(max_rows=10)
     csv = pd.DataFrame({"text": ["a,\nb"] * 11, "lang": ["en"] * 11}).to_csv(index=False).encode()

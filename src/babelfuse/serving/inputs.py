@@ -380,19 +380,37 @@ def body_problem(data: bytes, content_type: str | None, limits: Limits) -> str |
     if kind not in ("application/json", "text/csv"):
         return None
     bound = 4 * len(COLUMNS) * limits.max_rows + 64  # quotes, commas, brackets, lines of max_rows rows
-    quotes = data.count(b'"')
-    if quotes > bound and kind == "application/json":  # escaped quotes do not end strings
-        quotes += data.count(b'\\\\"') - data.count(b'\\"')
-    if quotes > bound:
+    codes = np.frombuffer(data, np.uint8)
+    quotes = np.flatnonzero(codes == ord('"'))
+    n_quotes = len(quotes)
+    if n_quotes > bound and kind == "application/json":  # escaped quotes do not end strings
+        n_quotes += data.count(b'\\\\"') - data.count(b'\\"')
+    if n_quotes > bound:
         return f"request body holds too many quoted values: {too_many}"
-    if kind == "application/json" and b"\\" in data:
-        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
-    outside = b" ".join(data.split(b'"')[0::2])  # the body without its strings
+    outside = _outside_strings(data, codes, quotes, json_escapes=kind == "application/json")
     if kind == "text/csv":
         return f"CSV body has {too_many}" if outside.count(b"\n") > limits.max_rows + 1 else None
     if max(outside.count(b","), outside.count(b"["), outside.count(b"{")) > bound:
         return f"request body holds too many JSON values: {too_many}"
     return _json_depth_problem(outside)
+
+
+def _outside_strings(data: bytes, codes: np.ndarray, quotes: np.ndarray, json_escapes: bool) -> bytes:
+    """``data`` without its quoted strings (the pieces between them joined by spaces).
+
+    ``quotes`` are the positions of every ``"`` in ``data`` (``codes``, its bytes). When no quote
+    is preceded by a backslash, every quote opens or closes a string, so the pieces are sliced
+    between them without copying the strings (a 70 MB body of base64 media: ~20 ms instead of
+    ~200). Otherwise JSON escapes are dropped first, which copies the body.
+    """
+    after_backslash = codes[quotes[quotes > 0] - 1] == ord("\\")
+    if json_escapes and after_backslash.any():
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+        return b" ".join(data.split(b'"')[0::2])
+    bounds = np.concatenate([[-1], quotes, [len(data)]])  # piece k of data.split(b'"') ends at bounds[k + 1]
+    pieces = len(quotes) // 2 + 1  # the even pieces: outside every string
+    starts, ends = (bounds[0::2][:pieces] + 1).tolist(), bounds[1::2][:pieces].tolist()
+    return b" ".join([data[a:b] for a, b in zip(starts, ends, strict=True)])
 
 
 def stream_separator_limit(limits: Limits) -> int:

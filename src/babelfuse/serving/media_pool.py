@@ -31,6 +31,7 @@ import numpy as np
 from babelfuse.errors import BabelfuseError
 from babelfuse.features.base import Encoder
 from babelfuse.features.registry import get_encoder
+from babelfuse.serving import memory
 from babelfuse.serving.inputs import Languages, Limits, Post, PostError, check_post, served_languages
 
 log = logging.getLogger("babelfuse.serving.media_pool")
@@ -159,6 +160,8 @@ _WORKER: MediaContext | None = None  # per worker process, built by the initiali
 
 def _init_worker(cfg: dict[str, Any]) -> None:
     global _WORKER
+    if cfg.get("keep_freed_memory"):
+        memory.keep_freed_memory()
     _WORKER = MediaContext.from_config(cfg)
     warm_up(_WORKER.encoders)
 

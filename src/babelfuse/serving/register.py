@@ -128,6 +128,7 @@ def register(
         "processes": params["media_processes"],
         "min_posts": params["media_pool_min_posts"],
     }
+    config["keep_freed_memory"] = params["keep_freed_memory"]  # serving/memory.py
     config["inference_log"] = params["inference_log"]  # the served model's traffic log folder (None: off)
     log.info(
         "register.model_name=%s; evaluated languages %s, trained on %s, accepting %s; limits %s",

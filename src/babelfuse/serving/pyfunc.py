@@ -250,12 +250,12 @@ class BabelfuseModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         a = context.artifacts
-        self.predictor = Predictor.from_files(a["model"], a["scalers"], a["temperature"], a["config"])
         # optional keys: bundles registered before register.inference_log / media_processes have none
         cfg = read_json(a["config"])
-        self.inference_log = cfg.get("inference_log")
-        if cfg.get("keep_freed_memory"):  # bundles registered before register.keep_freed_memory have none
+        if cfg.get("keep_freed_memory"):  # first: the threads TensorFlow starts then share the one arena
             memory.keep_freed_memory()
+        self.predictor = Predictor.from_files(a["model"], a["scalers"], a["temperature"], a["config"])
+        self.inference_log = cfg.get("inference_log")
         self.predictor.start_pool(*media_pool.pool_settings(cfg, os.environ.get(media_pool.ENV)))
         media_pool.warm_up(self.predictor.encoders)  # small requests stay here: no JIT on the first one
         no_tracebacks_in_responses()

@@ -338,7 +338,7 @@ def main() -> None:
     from babelfuse import logs
     from babelfuse.params import load_section
     from babelfuse.serving import bundle
-    from babelfuse.serving.inputs import Limits
+    from babelfuse.serving.register import limits_from
     from babelfuse.serving.pyfunc import get_encoder_cached
 
     logs.setup()
@@ -373,8 +373,9 @@ def main() -> None:
         config = bundle.serving_config(
             features,
             sorted(set(langs) | set(SENTENCES)),
-            # 256 posts with ~6 s clips are ~70 MB of JSON: more than the default register.max_request_mb
-            Limits(max_rows=max(1024, args.batch_size), max_request_bytes=512_000_000),
+            # the served model's own limits (params.yaml register.*, validate.*): 256 posts with ~6 s
+            # clips are ~73 MB of JSON, within the default register.max_request_mb of 128
+            limits_from(register, load_section("validate")),
             register.get("text_threads") if args.text_threads is None else args.text_threads,
             train_languages=["en"],  # only decides each answer's lang_seen_in_training flag
         )

@@ -377,7 +377,7 @@ class RegisterConfig(Section):
     max_media_mb: Annotated[float, Field(gt=0.0)] = 10
     max_text_chars: PositiveInt = 2000
     max_audio_seconds: Annotated[float, Field(gt=0.0)] = 30
-    max_request_mb: Annotated[float, Field(gt=0.0)] = 64
+    max_request_mb: Annotated[float, Field(gt=0.0)] = 128
     text_threads: PositiveInt = 1
     # Worker processes that decode and encode media of large requests (0: all in the serving process).
     media_processes: Annotated[int, Field(ge=0)] = 2

@@ -183,7 +183,7 @@ def send_raw(url: str, content_type: str, body: bytes) -> tuple[int, str]:
 
 
 def test_hostile_bodies_are_refused_before_parsing_with_short_messages(server) -> None:
-    """Limits of the served world model: max_rows 64, default 64 MB body."""
+    """Limits of the served world model: max_rows 64, default 128 MB body."""
     import io
 
     nested = b'{"inputs": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"

@@ -84,7 +84,7 @@ class Limits:
     max_rows: int = 1024
     max_media_bytes: int = 10_000_000
     max_text_chars: int = 2000
-    max_request_bytes: int = 64_000_000
+    max_request_bytes: int = 128_000_000
     media: MediaLimits = field(default_factory=MediaLimits)
 
     @classmethod

@@ -222,7 +222,7 @@ def test_a_body_over_the_size_limit_is_a_413_without_reading_it(server) -> None:
                 break
             answer += chunk
         answer = answer.decode(errors="replace")
-    assert answer.startswith("HTTP/1.1 413") and "more than the limit of 64,000,000" in answer
+    assert answer.startswith("HTTP/1.1 413") and "more than the limit of 128,000,000" in answer
 
 
 def test_a_row_flood_is_refused_while_the_body_is_read(server) -> None:

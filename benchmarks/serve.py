@@ -338,8 +338,8 @@ def main() -> None:
     from babelfuse import logs
     from babelfuse.params import load_section
     from babelfuse.serving import bundle
-    from babelfuse.serving.register import limits_from
     from babelfuse.serving.pyfunc import get_encoder_cached
+    from babelfuse.serving.register import limits_from
 
     logs.setup()
     load_before = [round(x, 1) for x in os.getloadavg()]

@@ -10,9 +10,8 @@ is the median ms per request:
 * ``body_checks``: :func:`babelfuse.serving.inputs.body_problem` (row and depth bounds before
   parsing); ``body_checks_by_split``: the same bounds by dropping escapes and splitting the body on
   quotes, as babelfuse did before (it copies every string);
-* ``json_parse``: what the server parses the body with (``pyfunc._parse_json``: orjson, then the
-  standard library for what orjson refuses), in a thread as MLflow's server does;
-  ``json_parse_stdlib``: ``json.loads`` alone, as before;
+* ``json_parse``: what the server parses the body with (``pyfunc._parse_json``: ``json.loads`` and
+  the lone-surrogate marking), in a thread as MLflow's server does;
 * ``frame_arrow`` / ``frame_object``: MLflow's ``dataframe_from_parsed_json`` plus
   :func:`inputs.check_request`, with pandas' Arrow-backed strings and with object columns.
 
@@ -79,7 +78,6 @@ def measure(body: bytes, rounds: int) -> dict[str, float]:
         "body_checks": lambda: in_thread(lambda: inputs.body_problem(body, "application/json", limits)),
         "body_checks_by_split": lambda: in_thread(lambda: split_scan(body, limits)),
         "json_parse": lambda: in_thread(lambda: pyfunc._parse_json(body)),
-        "json_parse_stdlib": lambda: in_thread(lambda: json.loads(body)),
         "frame_arrow": lambda: in_thread(lambda: frame(parsed, limits, True)),
         "frame_object": lambda: in_thread(lambda: frame(parsed, limits, False)),
     }

@@ -107,34 +107,6 @@ def test_only_png_jpeg_and_webp_are_decoded(fmt, tmp_path) -> None:
 
 
 # --------------------------------------------------------------------------- bounded request bodies
-BODIES = [
-    json.dumps({"dataframe_split": {"columns": ["text", "lang"], "data": [["été \"quoted\" \\", "fr"]]}}),
-    '{"dataframe_records": [{"text": "\\ud800 lone", "lang": "en"}]}',  # a lone surrogate escape
-    '{"inputs": {"text": [NaN], "lang": ["en"]}}',
-    '{"inputs": {"text": [1e400], "lang": ["en"]}}',
-    '{"inputs": {"text": ["a"], "lang": ["en"]}, "params": {"explain": true}}',
-    '{"dataframe_records": [{"text": "a"}',  # truncated
-    "[1, 2]",
-    "",
-]
-
-
-def test_request_json_parses_as_the_standard_library_alone_parses_it(monkeypatch) -> None:
-    """orjson reads bodies first; the result and every refusal equal the stdlib-only parse's."""
-    bodies = [b.encode() for b in BODIES] + [b'{"text": "\xff\xfe"}', b"\xef\xbb\xbf{}"]
-    fast = [pyfunc._parse_json(body) for body in bodies]
-
-    def refuse(_):
-        raise pyfunc.orjson.JSONDecodeError("refused", "", 0)
-
-    monkeypatch.setattr(pyfunc.orjson, "loads", refuse)
-    slow = [pyfunc._parse_json(body) for body in bodies]
-    for body, (got, got_error), (want, want_error) in zip(bodies, fast, slow, strict=True):
-        assert got_error == want_error, body
-        assert json.dumps(got, sort_keys=True) == json.dumps(want, sort_keys=True), body
-    assert sum(error is None for _, error in fast) == 6  # the valid objects parse, the rest are refused
-
-
 def test_json_bodies_with_too_many_rows_or_levels_are_refused_before_parsing() -> None:
     limits = Limits(max_rows=4)
     records = [{"text": "a", "lang": "en"}] * 100

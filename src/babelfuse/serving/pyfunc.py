@@ -23,7 +23,6 @@ from typing import Any
 
 import mlflow.pyfunc
 import numpy as np
-import orjson
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
@@ -398,22 +397,9 @@ async def _read_bounded_body(request, limits: Limits):
 
 
 def _parse_json(data: bytes) -> tuple[Any, str | None]:
-    """The parsed JSON body, or a short reason it is malformed (never the body itself).
-
-    orjson parses the bytes first: it builds no copy of the whole body as one ``str``, which the
-    standard library does (a 73 MB request: ~54 instead of ~121 ms in the server's predict thread).
-    Whatever orjson refuses — malformed JSON, but also lone surrogates and NaN, which the standard
-    library takes — is parsed again by ``json.loads``, so what is accepted and every error message
-    stay the standard library's. One difference remains: orjson reads an integer beyond 64 bits as a
-    float; no column takes a number, so such a value is refused either way (the message names
-    ``float`` instead of ``int``).
-    """
+    """The parsed JSON body, or a short reason it is malformed (never the body itself)."""
     try:
-        parsed = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        parsed = _STDLIB
-    try:
-        parsed = json.loads(data) if parsed is _STDLIB else parsed
+        parsed = json.loads(data)
         if not isinstance(parsed, dict):
             return None, (
                 "request JSON must be an object with one of dataframe_split, dataframe_records, "
@@ -427,9 +413,6 @@ def _parse_json(data: bytes) -> tuple[Any, str | None]:
             else type(err).__name__
         )
         return None, f"request body is not valid JSON ({inputs.shorten(reason, 120)})"
-
-
-_STDLIB = object()  # _parse_json: orjson refused the body
 
 
 def guarded_predict(predictor: Predictor, model_input: Any, params: dict[str, Any] | None) -> pd.DataFrame:

@@ -160,8 +160,7 @@ _WORKER: MediaContext | None = None  # per worker process, built by the initiali
 
 def _init_worker(cfg: dict[str, Any]) -> None:
     global _WORKER
-    if cfg.get("keep_freed_memory"):
-        memory.keep_freed_memory()
+    memory.configure(cfg)
     _WORKER = MediaContext.from_config(cfg)
     warm_up(_WORKER.encoders)
 

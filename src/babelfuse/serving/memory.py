@@ -27,6 +27,12 @@ M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
 NEVER_TRIM = 2**31 - 1  # the largest value mallopt takes (an int)
 
 
+def configure(cfg: dict) -> bool:
+    """:func:`keep_freed_memory` when a ``serving.json`` asks for it (``keep_freed_memory``; bundles
+    registered before that key have none: off)."""
+    return keep_freed_memory() if cfg.get("keep_freed_memory") else False
+
+
 def keep_freed_memory() -> bool:
     """Set the options in this process; True when the C library took all three."""
     try:

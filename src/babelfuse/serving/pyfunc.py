@@ -252,8 +252,7 @@ class BabelfuseModel(mlflow.pyfunc.PythonModel):
         a = context.artifacts
         # optional keys: bundles registered before register.inference_log / media_processes have none
         cfg = read_json(a["config"])
-        if cfg.get("keep_freed_memory"):  # first: the threads TensorFlow starts then share the one arena
-            memory.keep_freed_memory()
+        memory.configure(cfg)  # first: the threads TensorFlow starts then share the one arena
         self.predictor = Predictor.from_files(a["model"], a["scalers"], a["temperature"], a["config"])
         self.inference_log = cfg.get("inference_log")
         self.predictor.start_pool(*media_pool.pool_settings(cfg, os.environ.get(media_pool.ENV)))

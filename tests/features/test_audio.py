@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from babelfuse.errors import BabelfuseError
+from babelfuse.features.audio import F0_FRAME
 from babelfuse.features.registry import get_encoder
 
 SR = 16_000
@@ -70,19 +71,19 @@ def test_pitch_tracker_finds_the_period_not_its_multiples_and_rejects_noise():
     sr, t = 8000, np.arange(8000) / 8000
     for f0 in (65.0, 110.0, 180.0, 390.0):
         tone = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 6)).astype(np.float32)
-        hz, periodicity = _pitch(tone, sr, 512, 160)
+        hz, periodicity = _pitch(tone, sr, F0_FRAME, 160)
         inner = slice(3, -3)  # frames that lie wholly inside the signal
         assert np.median(hz[inner]) == pytest.approx(f0, rel=0.01)
         assert periodicity[inner].min() > 0.9
     weak_fundamental = (
         0.3 * np.sin(2 * np.pi * 120 * t) + np.sin(2 * np.pi * 240 * t) + np.sin(2 * np.pi * 360 * t)
     )
-    hz, _ = _pitch(weak_fundamental.astype(np.float32), sr, 512, 160)
+    hz, _ = _pitch(weak_fundamental.astype(np.float32), sr, F0_FRAME, 160)
     assert np.median(hz[3:-3]) == pytest.approx(120.0, rel=0.01)
     noise = np.random.default_rng(0).standard_normal(sr).astype(np.float32)
-    _, periodicity = _pitch(noise, sr, 512, 160)
+    _, periodicity = _pitch(noise, sr, F0_FRAME, 160)
     assert np.median(periodicity) < 0.3
-    _, silent = _pitch(np.zeros(sr, np.float32), sr, 512, 160)
+    _, silent = _pitch(np.zeros(sr, np.float32), sr, F0_FRAME, 160)
     assert np.isfinite(silent).all() and silent.max() == 0
 
 
@@ -232,9 +233,38 @@ def test_speech_copy_frames_equal_those_of_an_8khz_copy_of_the_whole_clip(prosod
     from scipy.signal import resample_poly
 
     clip = speech_like(seconds=4.0, seed=5)
-    whole = np.pad(resample_poly(clip, 1, 2, window=prosody.low_pass).astype(np.float32), 256)
+    whole = np.pad(resample_poly(clip, 1, 2, window=prosody.low_pass).astype(np.float32), F0_FRAME // 2)
     for lo, hi in ((0, 50), (120, 260), (300, 401)):
         low, offset = prosody._speech_copy(clip, lo, hi)
         for k in range(lo, hi):
-            mine = low[k * 80 - offset : k * 80 - offset + 512]
-            np.testing.assert_allclose(mine, whole[k * 80 : k * 80 + 512], atol=2e-6)
+            mine = low[k * 80 - offset : k * 80 - offset + F0_FRAME]
+            np.testing.assert_allclose(mine, whole[k * 80 : k * 80 + F0_FRAME], atol=2e-6)
+
+
+def test_span_zero_crossing_rate_from_the_running_count_equals_counting_each_frame(prosody):
+    """Spectrum frames overlap, so the encoder counts the span's sign changes once and takes each
+    frame's share from a running count: it must equal counting inside every frame."""
+    from babelfuse.features.audio import SPECTRUM_STEP, SpanSpectra
+
+    clip = speech_like(seconds=2.0, seed=7)
+    padded = np.pad(clip, prosody.n_fft // 2)
+    lo, hi = 10, 171
+    span = SpanSpectra.of(prosody, padded, lo, hi, np.ones(-(-(hi - lo) // SPECTRUM_STEP), bool))
+    step = SPECTRUM_STEP * prosody.hop
+    starts = lo * prosody.hop + np.arange(len(span.zcr)) * step
+    frames = padded[starts[:, None] + np.arange(prosody.n_fft)]
+    assert starts[-1] <= (hi - 1) * prosody.hop  # the last frame starts on energy frame hi - 1 or before
+    np.testing.assert_array_equal(span.zcr, np.mean(np.diff(np.signbit(frames), axis=1), axis=1))
+    assert span.power.shape == (prosody.n_fft // 2 + 1, len(span.zcr))
+
+
+def test_onsets_are_the_frames_where_the_spectrum_rises_and_none_in_a_steady_one():
+    from babelfuse.features.audio import _onsets
+
+    frames = np.arange(80)
+    logmel = np.full((40, 80), -60.0)
+    for start in (10, 30, 52):  # three bursts that rise at once and decay over 8 frames
+        logmel[:, start : start + 8] += 30.0 - 3.0 * (frames[start : start + 8] - start)
+    np.testing.assert_array_equal(_onsets(logmel), [10, 30, 52])
+    assert len(_onsets(np.full((40, 80), -60.0))) == 0
+    assert len(_onsets(logmel[:, :2])) == 0  # too short to hold a rise

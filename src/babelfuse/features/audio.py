@@ -26,8 +26,10 @@ log = logging.getLogger("babelfuse.features.audio")
 
 F0_MIN, F0_MAX = 60.0, 400.0  # speech range (Hz)
 SPEECH_RATE = 8000  # pitch is tracked on an 8 kHz copy: 4x cheaper, nothing lost below 400 Hz
-FRAME_RATE = 100  # 10 ms frames for energy and spectra
-F0_FRAME = 512  # pitch frames: 64 ms at 8 kHz, 4 periods of 60 Hz
+FRAME_RATE = 100  # 10 ms frames for energy and speech activity
+SPECTRUM_STEP = 2  # spectra every 2nd energy frame (20 ms), on the frames pitch is tracked on
+SPECTRUM_RATE = FRAME_RATE // SPECTRUM_STEP
+F0_FRAME = 320  # pitch frames: 40 ms at 8 kHz; lags up to half of it (20 ms) cover 60 Hz
 PERIODIC = 0.5  # normalised autocorrelation at the pitch period above which a frame counts as voiced
 EPS = 1e-10
 SPAN_MARGIN = 30  # energy frames kept on each side of the speech span (onsets and deltas need context)
@@ -37,17 +39,20 @@ class ProsodyAudioEncoder(Encoder):
     """Statistics of log-mel, MFCC (+ deltas), F0 (autocorrelation), RMS energy, voicing and speaking rate.
 
     Loudness and speech activity come from every 10 ms frame of the clip (a running sum of squares).
-    Spectra are computed on the *speech span* only (first to last active frame, plus a margin), and
-    pitch on its *active* 20 ms frames only, from an 8 kHz copy of the span. Log-mel is referenced
-    to full scale (not to the clip's maximum) so that loudness stays visible. BLAS runs on one thread while encoding: its matrices are small, and
-    extra threads only wait for busy cores (3x slower per clip on a loaded 2-core machine).
+    Spectra are computed every 20 ms on the *speech span* only (first to last active frame, plus a
+    margin), and pitch on its *active* 20 ms frames only, from an 8 kHz copy of the span. Log-mel is
+    referenced to full scale (not to the clip's maximum) so that loudness stays visible. No numba
+    code runs while encoding (onsets are picked here, not by librosa). BLAS runs on one thread
+    while encoding: its matrices are small, and extra threads only wait for busy cores (3x slower
+    per clip on a loaded 2-core machine).
     """
 
     modality = "audio"
     id = "prosody"
     # 2: F0 from the frames' normalised autocorrelation instead of librosa.yin
     # 3: spectra on the speech span only, pitch on its active frames only (2.5x cheaper than 2)
-    version = "3"
+    # 4: spectra every 20 ms, 40 ms pitch frames, onsets without librosa (docs/PERFORMANCE.md)
+    version = "4"
 
     def __init__(self, sample_rate: int = 16000, n_mels: int = 40, n_mfcc: int = 20, **_: Any) -> None:
         import librosa  # heavy (numba): only the audio encoders need it
@@ -72,7 +77,7 @@ class ProsodyAudioEncoder(Encoder):
         self.low_pass = firwin(20 * max(self.ratio) + 1, 1.0 / max(self.ratio), window=("kaiser", 5.0))
         self.low_pass = self.low_pass.astype(np.float32)
         self.threads = ThreadpoolController()
-        self.version = f"3;sr={self.sample_rate};mels={self.n_mels};mfcc={self.n_mfcc}"
+        self.version = f"4;sr={self.sample_rate};mels={self.n_mels};mfcc={self.n_mfcc}"
         self.names = self._names()
         self.dim = len(self.names)
 
@@ -120,15 +125,17 @@ class ProsodyAudioEncoder(Encoder):
         if not active.any():  # silence or stationary noise: describe all frames
             active = np.ones(n, bool)
         first, last = np.flatnonzero(active)[[0, -1]]
-        lo, hi = max(0, first - SPAN_MARGIN), min(n, last + SPAN_MARGIN + 1)
-        span = SpanSpectra.of(self, padded, lo, hi, active[lo:hi])
+        lo = max(0, first - SPAN_MARGIN) // SPECTRUM_STEP * SPECTRUM_STEP  # on a pitch frame's centre
+        hi = min(n, last + SPAN_MARGIN + 1)
+        span = SpanSpectra.of(self, padded, lo, hi, _any_of_pairs(active[lo:hi]))
         voiced = self._voiced(*self._speech_copy(y, first, last + 1), active)
         semitones = 12 * np.log2(voiced[voiced > 0] / 100.0)
         f0_stats = _f0_stats(semitones, voiced[voiced > 0])
         voiced_10ms = np.repeat(voiced > 0, 2)[:n]
         rms_stats = _rms_stats(rms_db, active, voiced_10ms, float(np.dot(y, y)) / len(y))
-        rate_stats = self._rate_stats(span, voiced_10ms[lo:hi], duration)
-        spectral = _spectral_stats(span.power[:, span.active], span.frames[span.active], self.freqs)
+        span_voiced = voiced[lo // SPECTRUM_STEP :][: len(span.active)] > 0  # pitch frame p: energy frame 2p
+        rate_stats = self._rate_stats(span, span_voiced, active, duration)
+        spectral = _spectral_stats(span.power[:, span.active], span.zcr[span.active], self.freqs)
         cepstral = _cepstral_stats(span.logmel[:, span.active], self.n_mfcc)
         scalars = [
             duration,
@@ -172,26 +179,24 @@ class ProsodyAudioEncoder(Encoder):
         out[todo // 2] = np.where(periodicity > PERIODIC, f0, 0.0)
         return out
 
-    def _rate_stats(self, span: SpanSpectra, voiced_10ms: np.ndarray, duration: float) -> list[float]:
+    def _rate_stats(
+        self, span: SpanSpectra, span_voiced: np.ndarray, active: np.ndarray, duration: float
+    ) -> list[float]:
         """Syllable nuclei (prominent speech-band peaks >= 100 ms apart near voicing) and onsets per second,
-        the envelope's modulation peak and centroid, and the pause ratio."""
-        import librosa  # heavy (numba): only the audio encoders need it
-
-        active = span.active
+        the envelope's modulation peak and centroid, and the pause ratio. ``span_voiced`` is per
+        spectrum frame, ``active`` per energy frame of the whole clip."""
         envelope = 10 * np.log10(span.mel[self.speech_bands].sum(axis=0) + EPS)
-        envelope = uniform_filter1d(envelope, 5, mode="nearest")
-        peaks, _ = find_peaks(envelope, prominence=3.0, distance=10)
-        peaks = peaks[active[peaks]]
-        near_voiced = np.convolve(voiced_10ms.astype(float), np.ones(7), mode="same") > 0
+        envelope = uniform_filter1d(envelope, 3, mode="nearest")  # 60 ms
+        peaks, _ = find_peaks(envelope, prominence=3.0, distance=SPECTRUM_RATE // 10)
+        peaks = peaks[span.active[peaks]]
+        near_voiced = np.convolve(span_voiced.astype(float), np.ones(3), mode="same") > 0
         nuclei = int(near_voiced[peaks].sum())
         active_s = active.sum() / FRAME_RATE
-        sr, hop = self.sample_rate, self.hop
-        onset_env = librosa.onset.onset_strength(S=span.logmel, sr=sr, hop_length=hop)
-        onsets = librosa.onset.onset_detect(onset_envelope=onset_env, sr=sr, hop_length=hop)
-        onsets = onsets[active[np.minimum(onsets, len(active) - 1)]]
+        onsets = _onsets(span.logmel)
+        onsets = onsets[span.active[onsets]]
         first, last = np.flatnonzero(active)[[0, -1]]
         span_s = (last - first + 1) / FRAME_RATE
-        mod_peak, mod_centroid = _modulation(envelope, active, FRAME_RATE)
+        mod_peak, mod_centroid = _modulation(envelope, span.active, SPECTRUM_RATE)
         return [
             nuclei / max(active_s, 0.1),
             nuclei / max(span_s, 0.1),
@@ -205,27 +210,39 @@ class ProsodyAudioEncoder(Encoder):
 
 @dataclass(frozen=True)
 class SpanSpectra:
-    """The STFT frames of a clip's speech span: windowed power, mel and log-mel (freq x frame)."""
+    """The STFT frames of a clip's speech span: windowed power, mel and log-mel (freq x frame), and
+    each frame's zero-crossing rate."""
 
-    frames: np.ndarray  # (frame, n_fft) raw samples
     power: np.ndarray
     mel: np.ndarray
     logmel: np.ndarray
+    zcr: np.ndarray  # (frame,) share of sign changes between neighbouring samples
     active: np.ndarray  # (frame,) bool
 
     @classmethod
     def of(
         cls, enc: ProsodyAudioEncoder, padded: np.ndarray, lo: int, hi: int, active: np.ndarray
     ) -> SpanSpectra:
-        """Frames ``lo`` .. ``hi - 1`` of the centred (``n_fft // 2``-padded) clip."""
-        import librosa  # heavy (numba): only the audio encoders need it
-
+        """Every ``SPECTRUM_STEP``-th energy frame from ``lo`` to ``hi - 1`` of the centred
+        (``n_fft // 2``-padded) clip."""
+        step = SPECTRUM_STEP * enc.hop
         segment = padded[lo * enc.hop : (hi - 1) * enc.hop + enc.n_fft]
-        frames = librosa.util.frame(segment, frame_length=enc.n_fft, hop_length=enc.hop).T
+        frames = np.lib.stride_tricks.sliding_window_view(segment, enc.n_fft)[::step]
         spectrum = rfft(frames * enc.window, axis=1).T
         power = np.square(spectrum.real) + np.square(spectrum.imag)
         mel = enc.mel_basis @ power
-        return cls(frames, power, mel, 10 * np.log10(mel + EPS), active)
+        # sign changes of the segment once, summed per frame by a running count (frames overlap)
+        changes = np.concatenate([[0], np.cumsum(np.signbit(segment[1:]) != np.signbit(segment[:-1]))])
+        starts = np.arange(len(frames)) * step
+        zcr = (changes[starts + enc.n_fft - 1] - changes[starts]) / (enc.n_fft - 1)
+        return cls(power, mel, 10 * np.log10(mel + EPS), zcr, active)
+
+
+def _any_of_pairs(active: np.ndarray) -> np.ndarray:
+    """Per spectrum frame: whether either of the two energy frames it starts on is active."""
+    pairs = np.zeros(-(-len(active) // SPECTRUM_STEP) * SPECTRUM_STEP, bool)
+    pairs[: len(active)] = active
+    return pairs.reshape(-1, SPECTRUM_STEP).any(axis=1)
 
 
 def _frame_power(padded: np.ndarray, frame_length: int, hop: int) -> np.ndarray:
@@ -280,12 +297,24 @@ def _rms_stats(rms_db: np.ndarray, active: np.ndarray, voiced: np.ndarray, mean_
     ]
 
 
-def _spectral_stats(power: np.ndarray, frames: np.ndarray, freqs: np.ndarray) -> list[float]:
+def _spectral_stats(power: np.ndarray, zcr: np.ndarray, freqs: np.ndarray) -> list[float]:
     """Centroid mean/std (kHz), flatness and zero-crossing rate of the active frames."""
-    centroid = (freqs[:, None] * power).sum(axis=0) / (power.sum(axis=0) + EPS)
+    centroid = (freqs @ power) / (power.sum(axis=0) + EPS)
     flatness = np.exp(np.mean(np.log(power + EPS), axis=0)) / (power.mean(axis=0) + EPS)
-    zcr = np.mean(np.abs(np.diff(np.signbit(frames), axis=1)), axis=1)
     return [centroid.mean() / 1000, centroid.std() / 1000, flatness.mean(), zcr.mean()]
+
+
+def _onsets(logmel: np.ndarray) -> np.ndarray:
+    """Spectrum frames where the log-mel flux (mean rise over the bands, scaled to [0, 1]) peaks at
+    least 0.07 above its mean over +-100 ms, >= 40 ms apart: the rule of librosa's ``onset_detect``
+    on its ``onset_strength``, simplified, without its numba peak picker."""
+    if logmel.shape[1] < 3:
+        return np.zeros(0, dtype=int)
+    flux = np.concatenate([[0.0], np.maximum(np.diff(logmel, axis=1), 0.0).mean(axis=0)])
+    flux = (flux - flux.min()) / (np.ptp(flux) + EPS)
+    peaks, _ = find_peaks(flux, distance=2)
+    local_mean = uniform_filter1d(flux, 2 * (SPECTRUM_RATE // 10) + 1, mode="nearest")
+    return peaks[flux[peaks] >= local_mean[peaks] + 0.07]
 
 
 def _cepstral_stats(logmel: np.ndarray, n_mfcc: int) -> np.ndarray:
@@ -335,13 +364,14 @@ def _f0_stats(semitones: np.ndarray, hz: np.ndarray) -> list[float]:
     t = np.arange(len(semitones)) * 0.02
     t = t - t.mean()
     slope = float(np.dot(t, semitones - semitones.mean()) / np.dot(t, t))  # least-squares line
-    jitter = float(np.median(np.abs(np.diff(semitones))))
-    return [p50, semitones.mean(), semitones.std(), p10, p90, p90 - p10, slope, jitter, float(np.median(hz))]
+    (jitter,) = _percentiles(np.abs(np.diff(semitones)), (50,))  # the median, as np.median gives it
+    (median_hz,) = _percentiles(hz, (50,))
+    return [p50, semitones.mean(), semitones.std(), p10, p90, p90 - p10, slope, jitter, median_hz]
 
 
 def _modulation(envelope: np.ndarray, active: np.ndarray, frame_rate: float) -> tuple[float, float]:
     """Peak and centroid (Hz) of the envelope's modulation spectrum in 1-12 Hz: a threshold-free rate."""
-    if active.sum() < 16:
+    if active.sum() < 0.16 * frame_rate:
         return 0.0, 0.0
     first, last = np.flatnonzero(active)[[0, -1]]
     segment = envelope[first : last + 1] - envelope[first : last + 1].mean()

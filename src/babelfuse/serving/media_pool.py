@@ -166,7 +166,7 @@ def _init_worker(cfg: dict[str, Any]) -> None:
 
 
 def warm_up(encoders: dict[str, Encoder]) -> None:
-    """Encode one tiny image and clip, so one-time costs (librosa's numba JIT: ~1 s) are paid at start."""
+    """Encode one tiny image and clip, so one-time costs (lookup tables, first-call allocations) are paid at start."""
     samples = {
         "image": np.zeros((8, 8, 3), np.uint8),
         "audio": (0.1 * np.sin(np.arange(4000) * 0.05)).astype(np.float32),

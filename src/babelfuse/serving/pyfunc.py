@@ -256,7 +256,7 @@ class BabelfuseModel(mlflow.pyfunc.PythonModel):
         self.predictor = Predictor.from_files(a["model"], a["scalers"], a["temperature"], a["config"])
         self.inference_log = cfg.get("inference_log")
         self.predictor.start_pool(*media_pool.pool_settings(cfg, os.environ.get(media_pool.ENV)))
-        media_pool.warm_up(self.predictor.encoders)  # small requests stay here: no JIT on the first one
+        media_pool.warm_up(self.predictor.encoders)  # small requests stay here: one-time costs paid now
         no_tracebacks_in_responses()
         bound_requests(self.predictor.limits)
 

@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -48,25 +47,6 @@ def no_mlflow_state_between_tests():
         sys.modules["mlflow.tracking._tracking_service.utils"]._tracking_uri = None
         sys.modules["mlflow.tracking._model_registry.utils"]._registry_uri = None
         sys.modules["mlflow.tracking.fluent"]._active_experiment_id = None
-
-
-PANDAS_INFER_STRING = True  # pandas 3's default; object_string_columns switches it off
-
-
-@pytest.fixture(autouse=True)
-def pandas_string_inference_as_the_session_started():
-    """A pyfunc loaded in a process that imported MLflow's scoring server switches pandas' string
-    inference off for the whole process (``serving.pyfunc.object_string_columns``, meant for the
-    server). Later tests in the same xdist worker then build object columns, where
-    ``astype(str)`` turns None into "None": restore the option after every test."""
-    yield
-    pandas = sys.modules.get("pandas")
-    if pandas is None:
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Pandas4Warning: the option's deprecation
-        if pandas.get_option("future.infer_string") != PANDAS_INFER_STRING:
-            pandas.set_option("future.infer_string", PANDAS_INFER_STRING)
 
 
 @pytest.fixture

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+import warnings
 
+import mlflow.pyfunc.scoring_server as server
 import numpy as np
 import pandas as pd
 import pytest
 
 from babelfuse.labels import LABELS
+from babelfuse.serving import pyfunc
+from babelfuse.serving.inputs import Limits
 from helpers.serving import World, b64
 
 PROBS = ["prob_negative", "prob_neutral", "prob_positive"]
@@ -175,3 +180,32 @@ def test_features_params_that_do_not_match_the_trained_model_are_refused(world, 
         BabelfuseError, match="audio: encoder prosody gives .* the features params do not match"
     ):
         Predictor.from_files(a / "good.keras", a / "scalers.json", a / "temperature.json", a / "serving.json")
+
+
+def test_request_bounds_apply_only_in_the_scoring_server_process(monkeypatch):
+    """MLflow imports its scoring server module in any process that logs this model (to check the
+    input example), and loads the model there: that process keeps MLflow's handlers and pandas'
+    string inference. Only the process importing the server app (`mlflow models serve`) is bounded."""
+
+    def string_inference() -> bool:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pandas4Warning: the option's deprecation
+            return bool(pd.get_option("future.infer_string"))
+
+    before, handlers = string_inference(), (server.invocations, server._async_catch_mlflow_exception)
+    assert pyfunc.SERVER_APP not in sys.modules
+    pyfunc.bound_requests(Limits())
+    assert (server.invocations, server._async_catch_mlflow_exception) == handlers
+    assert string_inference() == before
+
+    monkeypatch.setitem(sys.modules, pyfunc.SERVER_APP, object())  # as while uvicorn imports the app
+    monkeypatch.setattr(server, "invocations", server.invocations)  # undone after the test
+    monkeypatch.setattr(server, "_async_catch_mlflow_exception", server._async_catch_mlflow_exception)
+    try:
+        pyfunc.bound_requests(Limits())
+        assert getattr(server.invocations, "_babelfuse", False)
+        assert not string_inference()
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pd.set_option("future.infer_string", before)

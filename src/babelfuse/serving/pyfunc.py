@@ -41,6 +41,7 @@ from babelfuse.serving.media_pool import MEDIA, Decoded, MediaContext, MediaPool
 log = logging.getLogger("babelfuse.serving")
 
 MEDIA_ROOT_ENV = "BABELFUSE_MEDIA_ROOT"
+SERVER_APP = "mlflow.pyfunc.scoring_server.app"  # the module `mlflow models serve` starts uvicorn on
 PROB_COLUMNS: tuple[str, ...] = tuple(f"prob_{label}" for label in LABELS)
 LANGUAGE_COLUMNS: tuple[str, ...] = ("lang_detected", "lang_seen_in_training")
 OUTPUT_COLUMNS: tuple[str, ...] = ("label", *PROB_COLUMNS, *LANGUAGE_COLUMNS, "error")
@@ -308,8 +309,13 @@ def bound_requests(limits: Limits) -> None:
       JSON is a short 400 (MLflow's own message would echo the whole body).
 
     The server's request frames also get object columns (:func:`object_string_columns`).
-    Nothing changes outside the scoring server or if its helpers are not there.
+    Nothing changes outside the scoring server or if its helpers are not there. The server is the
+    process importing ``mlflow.pyfunc.scoring_server.app`` (what ``mlflow models serve`` runs; its
+    import loads the model): MLflow also imports ``scoring_server`` in a process that merely logs
+    this model, to check the input example, and that process must keep its own pandas and MLflow.
     """
+    if SERVER_APP not in sys.modules:
+        return
     server = sys.modules.get("mlflow.pyfunc.scoring_server")
     invocations = getattr(server, "invocations", None)
     catch = getattr(server, "_async_catch_mlflow_exception", None)
